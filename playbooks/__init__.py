@@ -1,0 +1,1 @@
+"""Shipped Ansible content; a package only so importlib.resources can find it."""

@@ -1,0 +1,50 @@
+"""Options and helpers shared by every command."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from k8s_install.output import Output
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_CONFIG = "cluster.yaml"
+
+
+def json_option(func: F) -> F:
+    """Add --json: machine-readable output on stdout, messages on stderr."""
+
+    @click.option("--json", "json_mode", is_flag=True, help="Print JSON for machines.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, json_mode: bool, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        ctx.obj = Output(json_mode=json_mode or bool(ctx.find_root().params.get("json_mode")))
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def config_option(func: F) -> F:
+    """Add -c/--config, the cluster.yaml to read (default: ./cluster.yaml)."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=DEFAULT_CONFIG,
+        show_default=True,
+        envvar="K8S_INSTALL_CONFIG",
+        help="The cluster.yaml to use.",
+    )(func)
+
+
+def output() -> Output:
+    """The Output of the running command."""
+    ctx = click.get_current_context()
+    obj = ctx.find_object(Output)
+    return obj if obj is not None else Output()
