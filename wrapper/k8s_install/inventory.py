@@ -60,7 +60,7 @@ def hosts(cluster: Cluster) -> dict[str, Any]:
 
 def _ssh_args(cluster: Cluster) -> str:
     access = cluster.section("access")
-    args = ["-o", "ControlMaster=auto", "-o", "ControlPersist=60s"]
+    args: list[str] = []
     checking = "yes" if access.get("host_key_checking", True) else "no"
     args += ["-o", f"StrictHostKeyChecking={checking}"]
     if access.get("known_hosts"):

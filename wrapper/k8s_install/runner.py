@@ -20,7 +20,8 @@ from typing import Any
 
 import ansible_runner
 
-from k8s_install import ansiblecfg, resources
+from k8s_install import ansiblecfg, inventory, resources
+from k8s_install.config import Cluster
 from k8s_install.errors import ExitCode, K8sInstallError
 from k8s_install.events import Event, EventLog, HostStats, TaskTiming
 
@@ -104,6 +105,25 @@ class RunResult:
             "failures": self.failures,
             "changed_tasks": self.changed_tasks,
         }
+
+
+def for_cluster(cluster: Cluster, playbook: str | Path, command: str, **options: Any) -> RunRequest:
+    """A request against a cluster: its inventory is regenerated first, runs go under .k8s-install/."""
+    directory = cluster.root / inventory.DIRNAME
+    inventory.write(cluster, directory)
+    access = cluster.section("access")
+    defaults: dict[str, Any] = {
+        "playbook": playbook,
+        "inventory": directory,
+        "private_dir": cluster.root / ".k8s-install",
+        "command": command,
+        "node_count": len(cluster.nodes),
+        "use_agent": bool(access.get("ssh_agent")),
+        "settings": ansiblecfg.Settings(host_key_checking=bool(access.get("host_key_checking"))),
+        "extravars": {"k8s_install_command": command},
+    }
+    defaults.update(options)
+    return RunRequest(**defaults)
 
 
 def new_run_id() -> str:
