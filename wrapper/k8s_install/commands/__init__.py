@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-_MODULES = ["core"]
+_MODULES = ["core", "sandbox", "ping"]
 
 
 def _load() -> list[click.Command]:

@@ -71,8 +71,9 @@ def document(lay: Layout, specs: list[NodeSpec], subnet: str) -> dict[str, Any]:
         "access": {
             "user": "debian",
             "port": 22,
-            "ssh_key": str(lay.key),
-            "known_hosts": str(lay.known_hosts),
+            # Relative to this file's directory, so the directory can move.
+            "ssh_key": str(lay.key.relative_to(lay.directory)),
+            "known_hosts": str(lay.known_hosts.relative_to(lay.directory)),
             "become": True,
         },
     }
@@ -83,7 +84,7 @@ def render(lay: Layout, specs: list[NodeSpec], subnet: str) -> str:
         f"{MARKER} (sandbox {lay.name!r}): podman hosts on network\n"
         f"# {lay.network} ({subnet}). `k8s-install sandbox down --name {lay.name}` removes them.\n"
     )
-    body = yaml.safe_dump(document(lay, specs, subnet), sort_keys=False, default_flow_style=None)
+    body = yaml.safe_dump(document(lay, specs, subnet), sort_keys=False)
     return header + body
 
 

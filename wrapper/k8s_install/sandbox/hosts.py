@@ -1,0 +1,437 @@
+"""The host lifecycle of a sandbox: network, volumes, containers, readiness, and removal."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import tarfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from k8s_install.errors import ExitCode, InvalidInput, K8sInstallError, Problem
+from k8s_install.sandbox import clusterfile, image, keys, podman
+from k8s_install.sandbox.layout import (
+    DIR_LABEL,
+    LABEL,
+    NODE_LABEL,
+    Layout,
+    NodeSpec,
+    address,
+    check_subnet,
+    layout,
+    node_specs,
+)
+
+Log = Callable[[str], None]
+READY_STATES = ("running", "degraded")
+WAIT_STATES = ("initializing", "starting", "")
+
+
+@dataclass
+class HostInfo:
+    """One host as podman and systemd see it."""
+
+    node: str
+    container: str
+    address: str
+    roles: list[str]
+    state: str = "missing"  # podman: running, exited, created, missing
+    system: str = ""  # systemctl is-system-running
+    failed_units: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SandboxInfo:
+    """A sandbox: where it is, its network and image, and its hosts."""
+
+    name: str
+    directory: str
+    network: str
+    subnet: str
+    image: str
+    cluster_file: str
+    ssh_key: str
+    known_hosts: str
+    user: str
+    hosts: list[HostInfo]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise K8sInstallError(
+            "sandbox hosts are privileged podman containers and need root",
+            fix="run as root, e.g. `sudo k8s-install sandbox up`",
+            code=ExitCode.INVALID_INPUT,
+        )
+
+
+def _network_info(name: str) -> dict[str, Any] | None:
+    if not podman.exists("network", name):
+        return None
+    data = podman.json_out(["network", "inspect", name])
+    return dict(data[0]) if data else None
+
+
+def _ensure_network(lay: Layout, subnet: str | None, outbound: bool, log: Log) -> str:
+    """Create the sandbox network (or reuse it); return its subnet."""
+    info = _network_info(lay.network)
+    if info is not None:
+        owner = (info.get("labels") or {}).get(DIR_LABEL, "")
+        if owner and owner != str(lay.directory):
+            raise InvalidInput(
+                f"sandbox {lay.name!r} already exists for {owner}",
+                [
+                    Problem(
+                        "--name",
+                        "is taken by a sandbox in another directory",
+                        f"use another --name, or `--dir {owner}`",
+                    )
+                ],
+            )
+        current = str(info["subnets"][0]["subnet"])
+        if subnet and subnet != current:
+            raise InvalidInput(
+                f"sandbox {lay.name!r} runs on {current}, not {subnet}",
+                [
+                    Problem(
+                        "--subnet",
+                        "differs from the running sandbox",
+                        "run `k8s-install sandbox down` first to change the subnet",
+                    )
+                ],
+            )
+        return current
+    args = [
+        "network",
+        "create",
+        "--label",
+        f"{LABEL}={lay.name}",
+        "--label",
+        f"{DIR_LABEL}={lay.directory}",
+    ]
+    if subnet:
+        args += ["--subnet", subnet]
+    if not outbound:
+        args.append("--internal")  # hosts reach each other and this machine, nothing else
+    log(f"creating network {lay.network}")
+    podman.run([*args, lay.network])
+    info = _network_info(lay.network)
+    assert info is not None
+    return str(info["subnets"][0]["subnet"])
+
+
+def _tar_member(
+    tar: tarfile.TarFile, path: str, mode: int, uid: int, data: bytes | None = None
+) -> None:
+    member = tarfile.TarInfo(path)
+    member.mode, member.uid, member.gid, member.mtime = mode, uid, uid, int(time.time())
+    if data is None:
+        member.type = tarfile.DIRTYPE
+        tar.addfile(member)
+    else:
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+
+
+def _host_files(lay: Layout, spec: NodeSpec, client: keys.KeyPair, hosts_file: str) -> bytes:
+    """A tar stream of what each host gets before boot: host key, authorized keys, /etc/hosts."""
+    host_key = keys.ensure_key(lay.host_key(spec.name), f"root@{spec.name}")
+    authorized = (client.public_line + "\n").encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        _tar_member(tar, "etc/ssh/ssh_host_ed25519_key", 0o600, 0, host_key.private.read_bytes())
+        _tar_member(
+            tar,
+            "etc/ssh/ssh_host_ed25519_key.pub",
+            0o644,
+            0,
+            (host_key.public_line + "\n").encode(),
+        )
+        _tar_member(tar, "etc/hosts", 0o644, 0, hosts_file.encode())
+        _tar_member(tar, "root/.ssh", 0o700, 0)
+        _tar_member(tar, "root/.ssh/authorized_keys", 0o600, 0, authorized)
+        home = f"home/{image.USER}/.ssh"
+        _tar_member(tar, home, 0o700, image.USER_UID)
+        _tar_member(tar, f"{home}/authorized_keys", 0o600, image.USER_UID, authorized)
+    return buf.getvalue()
+
+
+def _hosts_file(lay: Layout, specs: list[NodeSpec], subnet: str) -> str:
+    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+    lines += [f"{address(subnet, s.index)} {s.name}" for s in specs]
+    return "\n".join(lines) + "\n"
+
+
+def _ulimits() -> list[str]:
+    # nofile at most 20000 (the host's hard limit); nproc explicit, as runc cannot raise it here.
+    return ["--ulimit", podman.NOFILE, "--ulimit", "nproc=32768:32768"]
+
+
+def _create_host(lay: Layout, spec: NodeSpec, subnet: str, tag: str, files: bytes) -> None:
+    volume = lay.volume(spec.name)
+    labels = [
+        "--label",
+        f"{LABEL}={lay.name}",
+        "--label",
+        f"{NODE_LABEL}={spec.name}",
+        "--label",
+        f"{DIR_LABEL}={lay.directory}",
+    ]
+    if not podman.exists("volume", volume):
+        # containerd's overlay snapshotter cannot sit on the container's own overlay root.
+        podman.run(["volume", "create", *labels, volume])
+    podman.run(
+        [
+            "--runtime",
+            podman.RUNTIME,
+            "create",
+            "--name",
+            lay.container(spec.name),
+            "--hostname",
+            spec.name,
+            "--network",
+            lay.network,
+            "--ip",
+            address(subnet, spec.index),
+            "--privileged",
+            "--systemd",
+            "always",
+            "--no-hosts",
+            *_ulimits(),
+            "--volume",
+            f"{volume}:/var/lib/containerd",
+            *labels,
+            tag,
+        ]
+    )
+    podman.run(["cp", "--archive=false", "-", f"{lay.container(spec.name)}:/"], input_bytes=files)
+
+
+def _containers(name: str) -> list[dict[str, Any]]:
+    rows = podman.json_out(["ps", "--all", "--format", "json", "--filter", f"label={LABEL}={name}"])
+    return [dict(r) for r in rows]
+
+
+def _system_state(container: str) -> tuple[str, list[str]]:
+    proc = podman.exec_in(container, ["systemctl", "is-system-running"], timeout=30)
+    state = proc.stdout.decode(errors="replace").strip()
+    failed: list[str] = []
+    if state == "degraded":
+        out = podman.exec_in(
+            container, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"], timeout=30
+        )
+        failed = [line.split()[0] for line in out.stdout.decode().splitlines() if line.strip()]
+    return state, failed
+
+
+def _ssh_banner(host: str, port: int = 22) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2) as conn:
+            return conn.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _wait_ready(lay: Layout, hosts: list[HostInfo], timeout: float, log: Log) -> None:
+    """Until every host's systemd is up (running or degraded) and sshd answers."""
+    deadline = time.monotonic() + timeout
+    pending = {h.node: h for h in hosts}
+    while pending:
+        for node, host in list(pending.items()):
+            host.system, host.failed_units = _system_state(host.container)
+            if host.system in READY_STATES and _ssh_banner(host.address):
+                del pending[node]
+                if host.failed_units:
+                    log(
+                        f"{node}: systemd {host.system}; failed units: "
+                        + ", ".join(host.failed_units)
+                    )
+            elif host.system not in (*WAIT_STATES, *READY_STATES):
+                raise K8sInstallError(
+                    f"{node}: systemd is {host.system!r}",
+                    fix=f"see `podman logs {host.container}`; the kernel or runtime may refuse "
+                    "systemd in a container (use runc, cgroups v1 or v2 with delegation)",
+                )
+        if pending and time.monotonic() > deadline:
+            detail = ", ".join(f"{n}: systemd {h.system or 'unknown'}" for n, h in pending.items())
+            raise K8sInstallError(
+                f"hosts not ready after {timeout:.0f}s ({detail})",
+                fix="check `podman logs <container>` and `podman exec <container> "
+                "systemctl --failed`; sshd must listen on port 22",
+            )
+        if pending:
+            time.sleep(0.5)
+
+
+def up(
+    name: str,
+    directory: Path,
+    *,
+    nodes: int = 3,
+    control_planes: int = 1,
+    extra_packages: Iterable[str] = (),
+    subnet: str | None = None,
+    outbound: bool = False,
+    timeout: float = 180,
+    log: Log = _quiet,
+) -> SandboxInfo:
+    """Bring the sandbox to N running hosts and write its files; safe to run again."""
+    lay = layout(name, directory)
+    specs = node_specs(nodes, control_planes)
+    if subnet:
+        subnet = check_subnet(subnet, nodes)
+    spec = image.spec_for(extra_packages)
+    if lay.cluster_file.exists() and not lay.cluster_file.read_text().startswith(
+        clusterfile.MARKER
+    ):
+        clusterfile.write(lay, specs, "0.0.0.0/32")  # raises InvalidInput, nothing touched yet
+    _require_root()
+    tag, built = image.ensure(spec, log)
+    if built:
+        log(f"built image {tag}")
+    net = _ensure_network(lay, subnet, outbound, log)
+    check_subnet(net, nodes)
+    wanted = {s.name for s in specs}
+    for row in _containers(lay.name):
+        node = (row.get("Labels") or {}).get(NODE_LABEL, "")
+        if node not in wanted:
+            log(f"removing {node} (not in the requested size)")
+            _remove_host(lay, node)
+    client = keys.ensure_key(lay.key, f"k8s-install-sandbox-{lay.name}")
+    hosts_file = _hosts_file(lay, specs, net)
+    hosts: list[HostInfo] = []
+    known: list[str] = []
+    existing = {(r.get("Labels") or {}).get(NODE_LABEL, ""): r for r in _containers(lay.name)}
+    for s in specs:
+        host = HostInfo(s.name, lay.container(s.name), address(net, s.index), list(s.roles))
+        current = existing.get(s.name)
+        if current is None:
+            log(f"starting {host.container} at {host.address}")
+            _create_host(lay, s, net, tag, _host_files(lay, s, client, hosts_file))
+            podman.run(["start", host.container])
+        elif current.get("State") != "running":
+            log(f"starting {host.container} again")
+            podman.run(["start", host.container])
+        host.state = "running"
+        pub = keys.ensure_key(lay.host_key(s.name), f"root@{s.name}").public_line
+        known.append(keys.known_hosts_line([s.name, host.address], pub))
+        hosts.append(host)
+    keys.write_known_hosts(lay.known_hosts, known)
+    _wait_ready(lay, hosts, timeout, log)
+    written = clusterfile.write(lay, specs, net)
+    _save_state(
+        lay,
+        {"image": tag, "subnet": net, "nodes": [s.name for s in specs], "cluster_digest": written},
+    )
+    return _info(lay, net, tag, hosts)
+
+
+def _info(lay: Layout, subnet: str, tag: str, hosts: list[HostInfo]) -> SandboxInfo:
+    return SandboxInfo(
+        name=lay.name,
+        directory=str(lay.directory),
+        network=lay.network,
+        subnet=subnet,
+        image=tag,
+        cluster_file=str(lay.cluster_file),
+        ssh_key=str(lay.key),
+        known_hosts=str(lay.known_hosts),
+        user=image.USER,
+        hosts=hosts,
+    )
+
+
+def _save_state(lay: Layout, data: dict[str, Any]) -> None:
+    lay.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lay.state_file.write_text(json.dumps({"name": lay.name, **data}, indent=2) + "\n")
+
+
+def _load_state(lay: Layout) -> dict[str, Any]:
+    try:
+        return dict(json.loads(lay.state_file.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def status(name: str, directory: Path) -> SandboxInfo | None:
+    """What exists of the sandbox now; None when nothing does."""
+    lay = layout(name, directory)
+    podman.podman_path()
+    net = _network_info(lay.network)
+    rows = _containers(lay.name)
+    if net is None and not rows:
+        return None
+    subnet = str(net["subnets"][0]["subnet"]) if net else ""
+    state = _load_state(lay)
+    hosts = []
+    for row in sorted(rows, key=lambda r: str((r.get("Labels") or {}).get(NODE_LABEL, ""))):
+        node = str((row.get("Labels") or {}).get(NODE_LABEL, ""))
+        networks = row.get("Networks") or []
+        host = HostInfo(node, lay.container(node), "", [], state=str(row.get("State", "")))
+        host.roles = ["control-plane", "etcd"] if node.startswith("cp") else ["worker"]
+        if subnet and networks:
+            host.address = _container_address(host.container, lay.network)
+        if host.state == "running":
+            host.system, host.failed_units = _system_state(host.container)
+        hosts.append(host)
+    return _info(lay, subnet, str(state.get("image", "")), hosts)
+
+
+def _container_address(container: str, network: str) -> str:
+    data = podman.json_out(["container", "inspect", container])
+    nets = data[0].get("NetworkSettings", {}).get("Networks", {}) if data else {}
+    return str(nets.get(network, {}).get("IPAddress", ""))
+
+
+def _remove_host(lay: Layout, node: str) -> None:
+    podman.run(["rm", "--force", "--time", "5", lay.container(node)], check=False)
+    podman.run(["volume", "rm", "--force", lay.volume(node)], check=False)
+    shutil.rmtree(lay.host_key(node).parent, ignore_errors=True)
+
+
+def down(name: str, directory: Path, log: Log = _quiet) -> dict[str, Any]:
+    """Remove containers, volumes, network, keys (and cluster.yaml if unchanged). Keeps images."""
+    lay = layout(name, directory)
+    podman.podman_path()
+    removed: dict[str, Any] = {
+        "containers": [],
+        "volumes": [],
+        "network": None,
+        "state_dir": None,
+        "cluster_file": None,
+    }
+    for row in _containers(lay.name):
+        node = str((row.get("Labels") or {}).get(NODE_LABEL, ""))
+        log(f"removing {lay.container(node)}")
+        _remove_host(lay, node)
+        removed["containers"].append(lay.container(node))
+    for vol in podman.json_out(
+        ["volume", "ls", "--format", "json", "--filter", f"label={LABEL}={lay.name}"]
+    ):
+        podman.run(["volume", "rm", "--force", str(vol["Name"])], check=False)
+        removed["volumes"].append(str(vol["Name"]))
+    if podman.exists("network", lay.network):
+        podman.run(["network", "rm", "--force", lay.network])
+        removed["network"] = lay.network
+    state = _load_state(lay)
+    if state.get("cluster_digest") and clusterfile.remove_if_unchanged(
+        lay.cluster_file, str(state["cluster_digest"])
+    ):
+        removed["cluster_file"] = str(lay.cluster_file)
+    if lay.state_dir.exists():
+        shutil.rmtree(lay.state_dir)
+        removed["state_dir"] = str(lay.state_dir)
+    return removed
