@@ -1,11 +1,171 @@
-"""Secure-by-default engine settings, generated into group_vars (owned by the security work)."""
+"""Secure-by-default engine settings, generated into group_vars/all/10-security.yml.
+
+Each setting of cluster.yaml `security:` maps to Kubespray v2.31.0 variables (names checked
+against the engine by tests/test_security.py) and to the CIS Kubernetes Benchmark v1.10 items
+it addresses (docs/security.md is written from the same table). A user opts out per setting;
+a `kubespray:` override still wins, as it is written to a later group_vars file.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from k8s_install.config import Cluster
 
+# Health endpoints kubeadm's liveness/readiness probes call without credentials.
+HEALTH_PATHS = ("/livez", "/readyz", "/healthz")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One `security:` key: what it turns on, when, and which CIS items it covers."""
+
+    key: str
+    summary: str
+    cis: tuple[str, ...]
+    enabled: Callable[[Any], bool]
+    variables: Callable[[Any], dict[str, Any]]
+    # Written when the user opts out and the engine's own default is the secure one.
+    opted_out: tuple[tuple[str, Any], ...] = ()
+
+
+def _audit(_value: Any) -> dict[str, Any]:
+    return {
+        "kubernetes_audit": True,
+        "audit_log_maxage": 30,
+        "audit_log_maxbackups": 10,
+        "audit_log_maxsize": 100,
+    }
+
+
+def _encryption(_value: Any) -> dict[str, Any]:
+    return {
+        "kube_encrypt_secret_data": True,
+        "kube_encryption_algorithm": "secretbox",
+        "kube_encryption_resources": ["secrets"],
+    }
+
+
+def _pod_security(level: Any) -> dict[str, Any]:
+    return {
+        # Setting the list replaces kubeadm's default, so NodeRestriction is named again.
+        "kube_apiserver_enable_admission_plugins": ["NodeRestriction", "PodSecurity"],
+        "kube_apiserver_admission_control_config_file": True,
+        "kube_pod_security_use_default": True,
+        "kube_pod_security_default_enforce": str(level),
+        "kube_pod_security_default_audit": "restricted",
+        "kube_pod_security_default_warn": "restricted",
+        "kube_pod_security_exemptions_namespaces": ["kube-system"],
+    }
+
+
+def _no_anonymous(_value: Any) -> dict[str, Any]:
+    # `--anonymous-auth=false` breaks kubeadm's unauthenticated health probes (Kubespray's
+    # defaults say so), so anonymous requests are allowed on the health paths only, through the
+    # structured AuthenticationConfiguration, and kubeadm's anonymous RoleBinding is removed.
+    return {
+        "kube_apiserver_use_authentication_config_file": True,
+        "kube_apiserver_authentication_config_anonymous": {
+            "enabled": True,
+            "conditions": [{"path": path} for path in HEALTH_PATHS],
+        },
+        "remove_anonymous_access": True,
+        "kubelet_authentication_token_webhook": True,
+        "kubelet_authorization_mode_webhook": True,
+    }
+
+
+def _read_only_port_off(_value: Any) -> dict[str, Any]:
+    return {"kube_read_only_port": 0}
+
+
+def _bind_local(_value: Any) -> dict[str, Any]:
+    # The API server must stay reachable by nodes and clients, so it keeps its bind address.
+    return {
+        "kube_controller_manager_bind_address": "127.0.0.1",
+        "kube_scheduler_bind_address": "127.0.0.1",
+        "kube_profiling": False,
+    }
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "audit_logging",
+        "API server audit log with 30 days, 10 files and 100 MB retention",
+        ("1.2.16", "1.2.17", "1.2.18", "1.2.19", "3.2.1"),
+        bool,
+        _audit,
+    ),
+    Setting(
+        "secrets_encryption",
+        "Secrets encrypted at rest in etcd (secretbox)",
+        ("1.2.27", "1.2.28"),
+        bool,
+        _encryption,
+    ),
+    Setting(
+        "pod_security",
+        "PodSecurity admission enforcing the chosen level by default (audit and warn: restricted)",
+        ("1.2.14", "5.2.1", "5.2.2", "5.2.3", "5.2.4", "5.2.5", "5.2.6"),
+        lambda level: level != "privileged",
+        _pod_security,
+    ),
+    Setting(
+        "anonymous_auth",
+        "Anonymous API requests refused except on /livez, /readyz, /healthz; kubelet webhook auth",
+        ("1.2.1", "4.2.1", "4.2.2"),
+        lambda allowed: not allowed,
+        _no_anonymous,
+    ),
+    Setting(
+        "kubelet_read_only_port",
+        "Kubelet read-only port 10255 closed",
+        ("4.2.4",),
+        lambda opened: not opened,
+        _read_only_port_off,
+        (("kube_read_only_port", 10255),),
+    ),
+    Setting(
+        "bind_local",
+        "Controller manager and scheduler bound to 127.0.0.1, profiling off",
+        ("1.3.7", "1.4.2", "1.2.15", "1.3.2", "1.4.1"),
+        bool,
+        _bind_local,
+    ),
+)
+
+# Always written: the engine's generated credentials (the secrets encryption key among them)
+# go to the ignored .k8s-install/ of the cluster repo instead of inventory/, which is committed.
+ALWAYS: dict[str, Any] = {
+    "credentials_dir": "{{ inventory_dir | dirname }}/.k8s-install/credentials",
+}
+
+
+def enabled(cluster: Cluster) -> dict[str, bool]:
+    """Which settings are on for this cluster."""
+    section = cluster.section("security")
+    return {s.key: s.enabled(section.get(s.key)) for s in SETTINGS}
+
 
 def group_vars(cluster: Cluster) -> dict[str, Any]:
-    return {}
+    """Kubespray variables for every setting the cluster has not opted out of."""
+    section = cluster.section("security")
+    result: dict[str, Any] = dict(ALWAYS)
+    for setting in SETTINGS:
+        value = section.get(setting.key)
+        if setting.enabled(value):
+            result.update(setting.variables(value))
+        else:
+            result.update(dict(setting.opted_out))
+    return result
+
+
+def variable_names() -> set[str]:
+    """Every engine variable this module may write (for the engine-name test)."""
+    names = set(ALWAYS)
+    for setting in SETTINGS:
+        names.update(setting.variables("baseline"))
+        names.update(name for name, _ in setting.opted_out)
+    return names
