@@ -77,3 +77,48 @@ def init(directory: Path, name: str | None = None) -> dict[str, str]:
     git(directory, "commit", "--quiet", "-m", f"Create cluster {cluster_name}")
     commit = git(directory, "rev-parse", "HEAD").strip()
     return {"directory": str(directory), "name": cluster_name, "commit": commit}
+
+
+def is_repo(path: Path) -> bool:
+    """Whether path is inside a Git work tree."""
+    probe = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return probe.returncode == 0 and probe.stdout.strip() == "true"
+
+
+def head(repo: Path) -> str:
+    """The commit HEAD points at, or "" in a repo without commits."""
+    return git(repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip()
+
+
+def prefix(repo: Path) -> str:
+    """repo's path below the top of its work tree ("" at the top, else ending in '/')."""
+    return git(repo, "rev-parse", "--show-prefix").strip()
+
+
+def changes(repo: Path) -> list[tuple[str, str]]:
+    """(status, path) of every uncommitted change below repo, paths relative to repo.
+
+    Status is Git's two-letter porcelain code ("??" untracked, " M" modified, "D " deleted...).
+    Ignored files are left out.
+    """
+    below = prefix(repo)
+    raw = git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
+    entries = raw.split("\0")
+    result: list[tuple[str, str]] = []
+    index = 0
+    while index < len(entries):
+        entry = entries[index]
+        index += 1
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:]
+        if code[0] in "RC":
+            index += 1  # a rename or copy is followed by its source path
+        if path.startswith(below):
+            result.append((code, path[len(below) :]))
+    return result
