@@ -64,7 +64,7 @@ def _ssh_args(cluster: Cluster) -> str:
     checking = "yes" if access.get("host_key_checking", True) else "no"
     args += ["-o", f"StrictHostKeyChecking={checking}"]
     if access.get("known_hosts"):
-        args += ["-o", f"UserKnownHostsFile={_local_path(cluster, access['known_hosts'])}"]
+        args += ["-o", f"UserKnownHostsFile={_local_path(access['known_hosts'])}"]
     bastion = access.get("bastion")
     if bastion:
         user = f"{bastion['user']}@" if bastion.get("user") else ""
@@ -72,9 +72,14 @@ def _ssh_args(cluster: Cluster) -> str:
     return shlex.join(args)
 
 
-def _local_path(cluster: Cluster, value: str) -> str:
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else cluster.root / path)
+def _local_path(value: str) -> str:
+    """A control-machine path as the inventory should hold it: portable across clones.
+
+    Relative paths are relative to the cluster repo, which is the inventory's parent.
+    """
+    if value.startswith("~") or Path(value).is_absolute():
+        return value
+    return "{{ inventory_dir | dirname }}/" + value
 
 
 def cluster_vars(cluster: Cluster) -> dict[str, Any]:
@@ -93,7 +98,7 @@ def cluster_vars(cluster: Cluster) -> dict[str, Any]:
         "ansible_python_interpreter": "/usr/bin/python3",
     }
     if access.get("ssh_key") and not access.get("ssh_agent"):
-        result["ansible_ssh_private_key_file"] = _local_path(cluster, access["ssh_key"])
+        result["ansible_ssh_private_key_file"] = _local_path(access["ssh_key"])
     return result
 
 

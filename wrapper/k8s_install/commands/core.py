@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from k8s_install import config, gitrepo, inventory, yamlfile
+from k8s_install import config, gitrepo, inventory, schemadoc, yamlfile
 from k8s_install.commands.common import config_option, json_option, output
 from k8s_install.errors import ExitCode
 from k8s_install.schema import CLUSTER_SCHEMA
@@ -58,15 +58,27 @@ def validate(config_path: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of stdout.",
 )
-def schema(target: Path | None) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "markdown"]),
+    default="json",
+    show_default=True,
+    help="The JSON Schema, or the Markdown config reference.",
+)
+def schema(target: Path | None, fmt: str) -> None:
     """Print the JSON Schema of cluster.yaml, for editor completion.
 
     \b
     Examples:
       k8s-install schema > cluster.schema.json
       k8s-install schema -o .vscode/cluster.schema.json
+      k8s-install schema --format markdown > docs/config-reference.md
     """
-    text = json.dumps(CLUSTER_SCHEMA, indent=2, sort_keys=True) + "\n"
+    if fmt == "markdown":
+        text = schemadoc.markdown()
+    else:
+        text = json.dumps(CLUSTER_SCHEMA, indent=2, sort_keys=True) + "\n"
     if target:
         target.write_text(text)
     else:
