@@ -26,7 +26,7 @@ REPOSITORY = "localhost/k8s-install-host"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 MIRROR_ENV = "K8S_INSTALL_DEBIAN_MIRROR"
 # Bump when the customisation below changes, so cached images are rebuilt.
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 
 BASE_PACKAGES = (
     "systemd",
@@ -211,6 +211,7 @@ def build(spec: ImageSpec, log: Callable[[str], None] = lambda _m: None) -> None
         policy.write_text("#!/bin/sh\nexit 101\n")  # no service starts while building
         policy.chmod(0o755)
         extras = [p for p in spec.packages if p not in BASE_PACKAGES]
+        before = _dpkg_lists(rootfs)
         if extras:
             log("installing extra packages: " + " ".join(extras))
             _chroot(rootfs, "apt-get", "update", what="apt-get update")
@@ -223,7 +224,7 @@ def build(spec: ImageSpec, log: Callable[[str], None] = lambda _m: None) -> None
                 *extras,
                 what="apt-get install",
             )
-        _customise(rootfs, extras)
+        _customise(rootfs, sorted(_dpkg_lists(rootfs) - before))
         policy.unlink()
         log(f"importing {spec.tag}")
         tarball = work / "rootfs.tar"
@@ -248,8 +249,17 @@ def build(spec: ImageSpec, log: Callable[[str], None] = lambda _m: None) -> None
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _customise(rootfs: Path, extras: list[str]) -> None:
-    """Make the tree a good systemd container host: user, sshd, no host keys, masked units."""
+def _dpkg_lists(rootfs: Path) -> set[Path]:
+    """dpkg's file lists, one per installed package."""
+    return set((rootfs / "var/lib/dpkg/info").glob("*.list"))
+
+
+def _customise(rootfs: Path, added: list[Path]) -> None:
+    """Make the tree a good systemd container host: user, sshd, no host keys, masked units.
+
+    `added` are the dpkg file lists of the extra packages and their dependencies: their
+    services are disabled, so hosts boot quietly and tests start what they use.
+    """
     _chroot(
         rootfs,
         "useradd",
@@ -275,8 +285,8 @@ def _customise(rootfs: Path, extras: list[str]) -> None:
     for name in ("etc/hostname", "etc/resolv.conf"):
         (rootfs / name).unlink(missing_ok=True)  # podman provides both
     units = list(MASKED_UNITS)
-    for package in extras:
-        units += _package_units(rootfs, package)
+    for listing in added:
+        units += _units_in(listing)
     _run(["systemctl", "--root", str(rootfs), "mask", *MASKED_UNITS], "systemctl mask")
     services = [u for u in units if u not in MASKED_UNITS]
     if services:
@@ -286,14 +296,8 @@ def _customise(rootfs: Path, extras: list[str]) -> None:
     (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
 
 
-def _package_units(rootfs: Path, package: str) -> list[str]:
-    """The systemd units a package ships (so the image starts none of them at boot)."""
-    listing = rootfs / "var/lib/dpkg/info" / f"{package}.list"
-    if not listing.is_file():
-        arch = list((rootfs / "var/lib/dpkg/info").glob(f"{package}:*.list"))
-        if not arch:
-            return []
-        listing = arch[0]
+def _units_in(listing: Path) -> list[str]:
+    """The systemd units a package ships, from its dpkg file list."""
     units = []
     for line in listing.read_text().splitlines():
         path = Path(line)

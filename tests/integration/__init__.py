@@ -1,0 +1,1 @@
+"""Integration tests on podman sandbox hosts (marker: integration)."""
