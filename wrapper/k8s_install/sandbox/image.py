@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -88,6 +89,8 @@ UseDNS no
 
 USER = "debian"
 USER_UID = 1000
+# Debian policy: lower case letters, digits, + - . ; an optional :arch.
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$")
 LOCK_FILE = Path("/var/tmp/k8s-install-host-image.lock")
 
 
@@ -115,7 +118,7 @@ def spec_for(extra_packages: Iterable[str] = ()) -> ImageSpec:
     """An ImageSpec; rejects names apt could not take, before anything runs."""
     extras = tuple(sorted({p.strip() for p in extra_packages if p.strip()}))
     for name in extras:
-        if not all(c.isalnum() or c in "+-.:" for c in name) or not name[0].isalnum():
+        if not _PACKAGE.match(name):
             raise K8sInstallError(
                 f"extra package {name!r} is not a Debian package name",
                 fix="give plain package names, e.g. --extra-packages nginx,curl",
