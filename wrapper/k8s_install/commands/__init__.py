@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-_MODULES = ["core", "sandbox", "ping"]
+_MODULES = ["core", "sandbox", "ping", "bundle"]
 
 
 def _load() -> list[click.Command]:

@@ -1,0 +1,338 @@
+"""Build a bundle from a plan: download and verify everything, write the manifest, SBOM, signature.
+
+Layout of a bundle (a directory, or the same tree in one .tar):
+  manifest.json, manifest.json.sig   the signed manifest (first members of a .tar)
+  sbom.spdx.json                     SPDX 2.3
+  engine/kubespray-<version>.tar.gz  the pinned engine release
+  files/<host>/<url path>            binaries, as the file server serves them
+  images/                            one OCI image layout holding every image
+  charts/<name>-<version>.tgz        Helm charts
+  wheels/*.whl                       k8s-install and its dependencies
+  packages/*.deb                     optional OS packages
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from k8s_install import __version__
+from k8s_install.bundle import manifest as mf
+from k8s_install.bundle import oci, sbom, sign
+from k8s_install.bundle.plan import ChartSpec, FileSpec, Plan
+from k8s_install.bundle.sources import Download, Fetcher
+from k8s_install.bundle.verify import hash_files, list_files
+from k8s_install.errors import ExitCode, K8sInstallError
+
+LogFn = Callable[[str], None]
+
+
+@dataclass
+class Options:
+    output: Path
+    key: Path
+    cache_dir: Path
+    mirrors: Mapping[str, str]
+    registry_mirrors: Mapping[str, str]
+    base: Path | None = None
+    wheels: bool = True
+    workers: int = 4
+    project_dir: Path | None = None  # the k8s-install source tree, for its own wheel
+
+
+@dataclass
+class Result:
+    manifest: mf.Manifest
+    output: Path
+    seconds: float
+    downloaded_bytes: int
+    cached_bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output),
+            "name": self.manifest.name,
+            "items": len(self.manifest.items),
+            "files": len(self.manifest.files),
+            "bytes": self.manifest.own_size,
+            "total_bytes": self.manifest.total_size,
+            "downloaded_bytes": self.downloaded_bytes,
+            "cached_bytes": self.cached_bytes,
+            "seconds": round(self.seconds, 3),
+            "manifest_sha256": self.manifest.digest,
+            "base": self.manifest.base,
+        }
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _file_item(kind: str, spec: FileSpec | ChartSpec, path: str, size: int) -> mf.Item:
+    return mf.Item(kind, spec.name, spec.version, spec.url, spec.sha256, size, (path,))
+
+
+def _check_output(opts: Options) -> Path:
+    out = opts.output
+    if out.exists() and (out.is_file() or any(out.iterdir())):
+        raise K8sInstallError(
+            f"{out} exists",
+            fix="choose a new output path, or remove the old bundle",
+            code=ExitCode.INVALID_INPUT,
+        )
+    sign.load_private(opts.key)  # a bad key fails before any download
+    return out.with_name(out.name + ".partial") if out.suffix == ".tar" else out
+
+
+def build(
+    plan: Plan, opts: Options, log: LogFn = lambda _m: None, fetcher: Fetcher | None = None
+) -> Result:
+    started = time.perf_counter()
+    stage = _check_output(opts)
+    base = mf.load(opts.base) if opts.base else None
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    fetcher = fetcher or Fetcher(opts.cache_dir, opts.mirrors, opts.workers)
+    items: list[mf.Item] = []
+
+    downloads: list[tuple[str, FileSpec | ChartSpec, str]] = []
+    if plan.engine:
+        downloads.append(
+            ("engine", plan.engine, f"{mf.ENGINE_DIR}/kubespray-{plan.engine.version}.tar.gz")
+        )
+    downloads += [("file", f, f.path) for f in plan.files]
+    downloads += [("chart", c, c.path) for c in plan.charts]
+    _check_unique([path for _k, _s, path in downloads])
+    log(f"fetching {len(downloads)} files")
+    fetcher.fetch_all(Download(spec.url, spec.sha256, stage / path) for _k, spec, path in downloads)
+    for kind, spec, path in downloads:
+        items.append(_file_item(kind, spec, path, (stage / path).stat().st_size))
+
+    if plan.images:
+        log(f"pulling {len(plan.images)} images into one OCI layout")
+        items += _pull_images(plan, stage / mf.IMAGES_DIR, fetcher, opts)
+    if plan.wheels and opts.wheels:
+        log("downloading wheels for k8s-install and its dependencies")
+        items += _wheels(plan.wheels, stage / mf.WHEELS_DIR, opts)
+    if plan.packages:
+        log(f"downloading {len(plan.packages)} OS packages")
+        items += _packages(plan.packages, stage / mf.PACKAGES_DIR)
+
+    created = _now()
+    (stage / mf.SBOM).write_text(
+        json.dumps(sbom.document(plan.name, created, items), indent=2) + "\n"
+    )
+    log("hashing the bundle")
+    hashed = hash_files(stage, [p for p in list_files(stage) if p not in mf.META_FILES])
+    files = {path: mf.FileEntry(sha, size) for path, (sha, size) in hashed.items()}
+    manifest = mf.Manifest(
+        name=plan.name,
+        created=created,
+        metadata={
+            "k8s_install_version": __version__,
+            "engine_release": plan.engine_release,
+            "kubernetes_version": plan.kubernetes_version,
+            "arch": plan.arch,
+            "python_version": plan.wheels.get("python_version", ""),
+            "platform": plan.wheels.get("platform", ""),
+        },
+        items=items,
+        files=files,
+    )
+    if base is not None:
+        _leave_to_base(manifest, base, stage)
+    raw = manifest.to_bytes()
+    (stage / mf.MANIFEST).write_bytes(raw)
+    (stage / mf.SIGNATURE).write_bytes(sign.sign(raw, opts.key))
+    if stage != opts.output:
+        _write_tar(stage, opts.output)
+        shutil.rmtree(stage)
+    return Result(
+        manifest,
+        opts.output,
+        time.perf_counter() - started,
+        fetcher.downloaded_bytes,
+        fetcher.cached_bytes,
+    )
+
+
+def _check_unique(paths: list[str]) -> None:
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            raise K8sInstallError(
+                f"two plan items land on {path}",
+                code=ExitCode.INVALID_INPUT,
+                fix="remove the duplicate from the plan",
+            )
+        seen.add(path)
+
+
+def _pull_images(plan: Plan, layout: Path, fetcher: Fetcher, opts: Options) -> list[mf.Item]:
+    oci.init_layout(layout)
+
+    def one(ref: str) -> mf.Item:
+        entry = oci.pull(
+            ref, layout, fetcher, arch=plan.arch, registry_mirrors=opts.registry_mirrors
+        )
+        blobs = oci.image_blobs(layout, entry)
+        reference = oci.parse_ref(ref)
+        return mf.Item(
+            "image",
+            f"{reference.registry}/{reference.repository}",
+            reference.tag,
+            ref,
+            entry["digest"].partition(":")[2],
+            sum(int(b["size"]) for b in blobs),
+            tuple(f"{mf.IMAGES_DIR}/blobs/sha256/{b['digest'].partition(':')[2]}" for b in blobs),
+        )
+
+    with ThreadPoolExecutor(max_workers=opts.workers) as pool:
+        return list(pool.map(one, sorted(set(plan.images))))
+
+
+WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-.*\.whl$")
+
+
+def _project_dir(opts: Options) -> Path | None:
+    if opts.project_dir:
+        return opts.project_dir
+    candidate = Path(__file__).resolve().parents[3]
+    return candidate if (candidate / "pyproject.toml").is_file() else None
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
+        raise K8sInstallError(
+            f"{what} failed:\n{tail}",
+            fix="check the package index is reachable, or build with --no-wheels",
+        )
+
+
+def _wheels(spec: Mapping[str, Any], target: Path, opts: Options) -> list[mf.Item]:
+    target.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip"]
+    project = _project_dir(opts)
+    if spec.get("include_self", True):
+        if project is None:
+            raise K8sInstallError(
+                "no k8s-install source tree for its own wheel",
+                fix="pass --project-dir, or build with --no-wheels",
+            )
+        _run(
+            [
+                *pip,
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "-q",
+                "-w",
+                str(target),
+                str(project),
+            ],
+            "building the k8s-install wheel",
+        )
+    requirements = list(spec.get("requirements") or _own_requirements())
+    if requirements:
+        cmd = [*pip, "download", "-q", "--only-binary=:all:", "-d", str(target)]
+        if spec.get("python_version"):
+            cmd += ["--python-version", str(spec["python_version"]), "--implementation", "cp"]
+        if spec.get("platform"):
+            cmd += ["--platform", str(spec["platform"]), "--platform", "any"]
+        if spec.get("index_url"):
+            cmd += ["--index-url", str(spec["index_url"])]
+        if spec.get("find_links"):
+            cmd += ["--no-index", "--find-links", str(spec["find_links"])]
+        _run([*cmd, *requirements], "pip download")
+    items = []
+    for wheel in sorted(target.glob("*.whl")):
+        match = WHEEL_NAME.match(wheel.name)
+        name, version = (match["name"], match["version"]) if match else (wheel.stem, "")
+        from k8s_install.bundle.verify import sha256_file
+
+        sha, size = sha256_file(wheel)
+        source = str(spec.get("index_url") or "https://pypi.org/simple")
+        items.append(
+            mf.Item("wheel", name, version, source, sha, size, (f"{mf.WHEELS_DIR}/{wheel.name}",))
+        )
+    return items
+
+
+def _own_requirements() -> list[str]:
+    try:
+        requires = importlib.metadata.requires("k8s-install") or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    return [r for r in requires if "extra ==" not in r]
+
+
+def _packages(names: list[str], target: Path) -> list[mf.Item]:
+    from k8s_install.bundle.verify import sha256_file
+
+    target.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        ["apt-get", "download", *names], cwd=target, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise K8sInstallError(
+            f"apt-get download failed: {proc.stderr.strip()[-500:]}",
+            fix="check the package names and the apt sources",
+        )
+    items = []
+    for deb in sorted(target.glob("*.deb")):
+        name, _, rest = deb.name.partition("_")
+        version = rest.partition("_")[0]
+        sha, size = sha256_file(deb)
+        items.append(
+            mf.Item("package", name, version, "apt", sha, size, (f"{mf.PACKAGES_DIR}/{deb.name}",))
+        )
+    return items
+
+
+def _leave_to_base(manifest: mf.Manifest, base: mf.Manifest, stage: Path) -> None:
+    """An incremental bundle: files the base already has (same path, same sha256) are dropped."""
+    for path, entry in list(manifest.files.items()):
+        old = base.files.get(path)
+        if old is not None and old.sha256 == entry.sha256 and path != mf.SBOM:
+            (stage / path).unlink()
+            manifest.files[path] = mf.FileEntry(entry.sha256, entry.size, in_base=True)
+    for dirpath, dirs, names in os.walk(stage, topdown=False):
+        if not dirs and not names and Path(dirpath) != stage:
+            Path(dirpath).rmdir()
+    manifest.base = {"name": base.name, "created": base.created, "manifest_sha256": base.digest}
+
+
+def _write_tar(stage: Path, output: Path) -> None:
+    """Uncompressed (blobs are already compressed); manifest and signature first, for streaming."""
+    partial = output.with_name(output.name + ".tmp")
+    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in (mf.MANIFEST, mf.SIGNATURE):
+            tar.add(stage / name, arcname=name)
+        for relative in sorted(list_files(stage)):
+            if relative not in mf.META_FILES:
+                tar.add(stage / relative, arcname=relative)
+    partial.replace(output)
+
+
+def unpack(archive: Path, target: Path) -> Path:
+    """Extract a .tar bundle (safe paths only) and return the directory."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    return target

@@ -1,0 +1,393 @@
+"""OCI image layouts: pull images from a registry into one layout, push a layout to a registry.
+
+Speaks the OCI distribution API over urllib (anonymous bearer tokens included, as public
+registries use them). Every blob is verified against its digest; blobs go through the same
+content-addressed cache as file downloads. One layout holds every image of a bundle; each entry
+in index.json carries the image's full name in `org.opencontainers.image.ref.name`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import ssl
+import tarfile
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from k8s_install.bundle.sources import Fetcher, place
+from k8s_install.errors import K8sInstallError
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
+DOCKER_HUB = "registry-1.docker.io"
+
+
+class RegistryError(K8sInstallError):
+    pass
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str
+    repository: str
+    tag: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}:{self.tag}"
+
+    def with_registry(self, registry: str) -> Reference:
+        return Reference(registry, self.repository, self.tag)
+
+
+def parse_ref(ref: str) -> Reference:
+    """registry.k8s.io/pause:3.10 -> (registry.k8s.io, pause, 3.10); docker.io naming rules."""
+    first, _, rest = ref.partition("/")
+    if not rest or ("." not in first and ":" not in first and first != "localhost"):
+        first, rest = "docker.io", ref
+    if first == "docker.io" and "/" not in rest:
+        rest = f"library/{rest}"
+    if "@" in rest:
+        repository, _, tag = rest.partition("@")
+    else:
+        repository, _, tag = rest.rpartition(":") if ":" in rest.split("/")[-1] else (rest, "", "")
+        tag = tag or "latest"
+    return Reference(first, repository, tag)
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- layout
+
+_INDEX_LOCK = threading.Lock()
+
+
+def init_layout(layout: Path) -> None:
+    with _INDEX_LOCK:
+        _init_layout(layout)
+
+
+def _init_layout(layout: Path) -> None:
+    (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    marker = layout / "oci-layout"
+    if not marker.exists():
+        marker.write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    if not (layout / "index.json").exists():
+        write_index(layout, [])
+
+
+def blob_path(layout: Path, digest: str) -> Path:
+    algorithm, _, hexdigest = digest.partition(":")
+    return layout / "blobs" / algorithm / hexdigest
+
+
+def write_blob(layout: Path, data: bytes) -> str:
+    digest = digest_of(data)
+    path = blob_path(layout, digest)
+    if not path.exists():
+        path.write_bytes(data)
+    return digest
+
+
+def read_index(layout: Path) -> list[dict[str, Any]]:
+    data = json.loads((layout / "index.json").read_text())
+    return list(data.get("manifests", []))
+
+
+def write_index(layout: Path, manifests: list[dict[str, Any]]) -> None:
+    ordered = sorted(manifests, key=lambda m: m.get("annotations", {}).get(REF_NAME, ""))
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": ordered}
+    (layout / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def add_to_index(layout: Path, ref: str, media_type: str, digest: str, size: int) -> None:
+    with _INDEX_LOCK:
+        _add_to_index(layout, ref, media_type, digest, size)
+
+
+def _add_to_index(layout: Path, ref: str, media_type: str, digest: str, size: int) -> None:
+    entries = [m for m in read_index(layout) if m.get("annotations", {}).get(REF_NAME) != ref]
+    entries.append(
+        {
+            "mediaType": media_type,
+            "digest": digest,
+            "size": size,
+            "annotations": {REF_NAME: ref, CONTAINERD_NAME: ref},
+        }
+    )
+    write_index(layout, entries)
+
+
+def images(layout: Path) -> dict[str, dict[str, Any]]:
+    """Full image name -> its index entry."""
+    return {m["annotations"][REF_NAME]: m for m in read_index(layout)}
+
+
+def image_blobs(layout: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Descriptors of the manifest, config and layers of one image in the layout."""
+    manifest = json.loads(blob_path(layout, entry["digest"]).read_bytes())
+    return [dict(entry), manifest["config"], *manifest["layers"]]
+
+
+def write_image(
+    layout: Path, ref: str, files: Mapping[str, bytes], arch: str = "amd64"
+) -> dict[str, Any]:
+    """Make a one-layer image from in-memory files (fixtures, benchmarks). Returns its entry."""
+    init_layout(layout)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, content in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o755
+            tar.addfile(info, io.BytesIO(content))
+    layer = gzip.compress(raw.getvalue(), mtime=0)
+    diff_id = digest_of(raw.getvalue())
+    config = json.dumps(
+        {
+            "architecture": arch,
+            "os": "linux",
+            "config": {"Entrypoint": ["/" + sorted(files)[0]]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        },
+        sort_keys=True,
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+            "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(layer), "size": len(layer)}],
+        },
+        sort_keys=True,
+    ).encode()
+    write_blob(layout, layer)
+    write_blob(layout, config)
+    digest = write_blob(layout, manifest)
+    add_to_index(layout, ref, OCI_MANIFEST, digest, len(manifest))
+    return images(layout)[ref]
+
+
+# ---------------------------------------------------------------- registry client
+
+
+class Registry:
+    """One registry endpoint, e.g. https://registry.k8s.io or http://127.0.0.1:5001."""
+
+    def __init__(self, base_url: str, context: ssl.SSLContext | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.context = context
+        self.tokens: dict[str, str] = {}
+
+    def _open(
+        self,
+        method: str,
+        path: str,
+        repository: str,
+        *,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        scope: str = "pull",
+    ) -> Any:
+        url = path if path.startswith("http") else self.base_url + path
+        for attempt in range(2):
+            request = urllib.request.Request(
+                url, data=data, method=method, headers=dict(headers or {})
+            )
+            token = self.tokens.get(f"{repository}:{scope}")
+            if token:
+                request.add_header("Authorization", f"Bearer {token}")
+            try:
+                return urllib.request.urlopen(request, timeout=60, context=self.context)
+            except urllib.error.HTTPError as exc:
+                challenge = exc.headers.get("WWW-Authenticate", "")
+                if exc.code == 401 and attempt == 0 and challenge.startswith("Bearer "):
+                    self.tokens[f"{repository}:{scope}"] = self._token(challenge, repository, scope)
+                    continue
+                if method == "HEAD" and exc.code == 404:
+                    return None
+                body = exc.read()[:300].decode(errors="replace")
+                raise RegistryError(f"{method} {url}: HTTP {exc.code} {body}".strip()) from exc
+            except (urllib.error.URLError, OSError) as exc:
+                raise RegistryError(
+                    f"{method} {url}: {getattr(exc, 'reason', exc)}",
+                    fix="check the registry address, its TLS CA, or the --registry-mirror map",
+                ) from exc
+        raise RegistryError(f"{method} {url}: authorization failed")
+
+    def _token(self, challenge: str, repository: str, scope: str) -> str:
+        params = dict(
+            part.split("=", 1) for part in challenge[len("Bearer ") :].split(",") if "=" in part
+        )
+        params = {k.strip(): v.strip().strip('"') for k, v in params.items()}
+        query = {"scope": f"repository:{repository}:{scope}"}
+        if "service" in params:
+            query["service"] = params["service"]
+        url = params.get("realm", "") + "?" + urllib.parse.urlencode(query)
+        try:
+            with urllib.request.urlopen(url, timeout=60, context=self.context) as response:
+                data = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise RegistryError(f"token from {url}: {exc}") from exc
+        return str(data.get("token") or data.get("access_token") or "")
+
+    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
+        with self._open(
+            "GET", f"/v2/{repository}/manifests/{reference}", repository, headers={"Accept": ACCEPT}
+        ) as response:
+            body: bytes = response.read()
+            media = response.headers.get("Content-Type", "").split(";")[0]
+        return body, json.loads(body).get("mediaType") or media
+
+    def blob_url(self, repository: str, digest: str) -> str:
+        return f"{self.base_url}/v2/{repository}/blobs/{digest}"
+
+    def auth_headers(self, repository: str) -> dict[str, str]:
+        token = self.tokens.get(f"{repository}:pull")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        response = self._open(
+            "HEAD", f"/v2/{repository}/blobs/{digest}", repository, scope="push,pull"
+        )
+        if response is None:
+            return False
+        response.close()
+        return True
+
+    def push_blob(self, repository: str, digest: str, path: Path) -> None:
+        if self.has_blob(repository, digest):
+            return
+        with self._open(
+            "POST", f"/v2/{repository}/blobs/uploads/", repository, data=b"", scope="push,pull"
+        ) as response:
+            location = response.headers["Location"]
+        if not location.startswith("http"):
+            location = self.base_url + location
+        separator = "&" if "?" in location else "?"
+        url = f"{location}{separator}digest={urllib.parse.quote(digest)}"
+        with path.open("rb") as handle:
+            self._open(
+                "PUT",
+                url,
+                repository,
+                data=handle,  # type: ignore[arg-type]  # urllib streams a file with a length
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(path.stat().st_size),
+                },
+                scope="push,pull",
+            ).close()
+
+    def put_manifest(self, repository: str, tag: str, body: bytes, media_type: str) -> None:
+        self._open(
+            "PUT",
+            f"/v2/{repository}/manifests/{tag}",
+            repository,
+            data=body,
+            headers={"Content-Type": media_type},
+            scope="push,pull",
+        ).close()
+
+
+def _platform_manifest(index: bytes, arch: str, name: str) -> dict[str, Any]:
+    for entry in json.loads(index).get("manifests", []):
+        platform = entry.get("platform", {})
+        if platform.get("os") == "linux" and platform.get("architecture") == arch:
+            return dict(entry)
+    raise RegistryError(f"{name}: no linux/{arch} image in its index")
+
+
+def endpoint_for(registry: str, registry_mirrors: Mapping[str, str]) -> str:
+    if registry in registry_mirrors:
+        return registry_mirrors[registry]
+    return f"https://{DOCKER_HUB if registry == 'docker.io' else registry}"
+
+
+def pull(
+    ref: str,
+    layout: Path,
+    fetcher: Fetcher,
+    *,
+    arch: str = "amd64",
+    registry_mirrors: Mapping[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+) -> dict[str, Any]:
+    """Copy one image (its linux/arch manifest) into the layout; returns its index entry."""
+    init_layout(layout)
+    reference = parse_ref(ref)
+    registry = Registry(endpoint_for(reference.registry, registry_mirrors or {}), context)
+    body, media = registry.get_manifest(reference.repository, reference.tag)
+    if media in INDEX_TYPES:
+        chosen = _platform_manifest(body, arch, ref)
+        body, media = registry.get_manifest(reference.repository, chosen["digest"])
+    manifest = json.loads(body)
+    for blob in [manifest["config"], *manifest["layers"]]:
+        target = blob_path(layout, blob["digest"])
+        if target.exists():
+            continue
+        cached = fetcher.fetch(
+            registry.blob_url(reference.repository, blob["digest"]),
+            blob["digest"].partition(":")[2],
+            headers=registry.auth_headers(reference.repository),
+        )
+        place(cached, target)
+    digest = write_blob(layout, body)
+    add_to_index(layout, reference.name, media, digest, len(body))
+    return images(layout)[reference.name]
+
+
+def target_repository(name: str) -> Reference:
+    """Where an image lives in the offline registry: its path without the source registry."""
+    return parse_ref(name)
+
+
+def push(
+    layout: Path,
+    base_url: str,
+    *,
+    context: ssl.SSLContext | None = None,
+    only: set[str] | None = None,
+) -> Iterator[str]:
+    """Push every image of the layout to one registry; yields each image name when done.
+
+    registry.k8s.io/pause:3.10 becomes <registry>/pause:3.10, quay.io/calico/node:v3 becomes
+    <registry>/calico/node:v3: the layout Kubespray expects when every *_image_repo points at
+    registry_host.
+    """
+    registry = Registry(base_url, context)
+    for name, entry in sorted(images(layout).items()):
+        if only is not None and name not in only:
+            continue
+        reference = parse_ref(name)
+        manifest = json.loads(blob_path(layout, entry["digest"]).read_bytes())
+        for blob in [manifest["config"], *manifest["layers"]]:
+            registry.push_blob(
+                reference.repository, blob["digest"], blob_path(layout, blob["digest"])
+            )
+        registry.put_manifest(
+            reference.repository,
+            reference.tag,
+            blob_path(layout, entry["digest"]).read_bytes(),
+            entry["mediaType"],
+        )
+        yield name

@@ -1,0 +1,86 @@
+"""Serve a verified bundle on offline.repo_host: the offline_repo playbook, then the image push."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+
+from k8s_install import runner
+from k8s_install.bundle import build, engine_source, oci, offline, tls
+from k8s_install.bundle import manifest as mf
+from k8s_install.config import Cluster
+from k8s_install.errors import ExitCode, K8sInstallError
+
+UNPACK_DIR = Path(".k8s-install") / "offline" / "bundle"
+
+
+def bundle_dir(cluster: Cluster, bundle: Path | None) -> Path:
+    """The unpacked bundle: the directory itself, or a .tar extracted under .k8s-install/."""
+    path = bundle or engine_source.bundle_path(cluster)
+    if path is None:
+        raise K8sInstallError(
+            "no bundle: offline.bundle is unset and --bundle was not given",
+            fix="set offline.enabled and offline.bundle in cluster.yaml, or pass --bundle",
+            code=ExitCode.INVALID_INPUT,
+        )
+    if path.is_dir():
+        return path
+    if not path.is_file():
+        raise K8sInstallError(
+            f"{path}: no such bundle",
+            code=ExitCode.INVALID_INPUT,
+            fix="give the bundle directory or .tar",
+        )
+    target = cluster.root / UNPACK_DIR / path.stem
+    if (target / mf.MANIFEST).is_file() and (target / mf.MANIFEST).read_bytes() == _tar_manifest(
+        path
+    ):
+        return target
+    return build.unpack(path, target)
+
+
+def _tar_manifest(archive: Path) -> bytes:
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        handle = tar.extractfile(mf.MANIFEST)
+        return handle.read() if handle else b""
+
+
+def tls_names(cluster: Cluster) -> list[str]:
+    address = offline.repo_address(cluster)
+    host = str(cluster.section("offline").get("repo_host"))
+    return list(dict.fromkeys([address, host]))
+
+
+def run_request(cluster: Cluster, unpacked: Path, paths: tls.Paths) -> runner.RunRequest:
+    host = str(cluster.section("offline")["repo_host"])
+    repo_node = next((n.name for n in cluster.nodes if host in (n.name, n.address)), host)
+    return runner.for_cluster(
+        cluster,
+        "offline_repo.yml",
+        "bundle serve",
+        extravars={
+            "k8s_install_command": "bundle serve",
+            "k8s_install_offline_repo_host": repo_node,
+            "offline_repo_bundle_dir": str(unpacked.resolve()),
+            "offline_repo_tls_dir": str(paths.directory.resolve()),
+            "registry_trust_ca_file": str(paths.ca_cert.resolve()),
+        },
+    )
+
+
+def push_images(
+    cluster: Cluster, unpacked: Path, paths: tls.Paths, log: Callable[[str], None]
+) -> list[str]:
+    layout = unpacked / mf.IMAGES_DIR
+    if not (layout / "index.json").is_file():
+        return []
+    context = ssl.create_default_context(cafile=str(paths.ca_cert))
+    url = f"https://{offline.registry_host(cluster)}"
+    pushed = []
+    for name in oci.push(layout, url, context=context):
+        log(f"pushed {name}")
+        pushed.append(name)
+    return pushed
