@@ -8,11 +8,18 @@ a `kubespray:` override still wins, as it is written to a later group_vars file.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from k8s_install.config import Cluster
+from k8s_install.errors import InvalidInput, Problem
+
+# The file holding the ansible-vault password; ansible-playbook reads it (--vault-password-file),
+# the password itself never passes through k8s-install's arguments, extra-vars or artifacts.
+VAULT_PASSWORD_ENV = "K8S_INSTALL_VAULT_PASSWORD_FILE"
 
 # Health endpoints kubeadm's liveness/readiness probes call without credentials.
 HEALTH_PATHS = ("/livez", "/readyz", "/healthz")
@@ -149,10 +156,23 @@ def enabled(cluster: Cluster) -> dict[str, bool]:
     return {s.key: s.enabled(section.get(s.key)) for s in SETTINGS}
 
 
+def _vault_file(cluster: Cluster) -> str | None:
+    """access.become_password_vault_file, relative to the cluster repo so it can move."""
+    value = cluster.section("access").get("become_password_vault_file")
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    return str(path) if path.is_absolute() else "{{ inventory_dir | dirname }}/" + str(path)
+
+
 def group_vars(cluster: Cluster) -> dict[str, Any]:
     """Kubespray variables for every setting the cluster has not opted out of."""
     section = cluster.section("security")
     result: dict[str, Any] = dict(ALWAYS)
+    vault_file = _vault_file(cluster)
+    if vault_file:
+        # playbooks/vault.yml loads it with include_vars: host variables, never extra-vars.
+        result["k8s_install_become_vault_file"] = vault_file
     for setting in SETTINGS:
         value = section.get(setting.key)
         if setting.enabled(value):
@@ -160,6 +180,51 @@ def group_vars(cluster: Cluster) -> dict[str, Any]:
         else:
             result.update(dict(setting.opted_out))
     return result
+
+
+def vault_password_file(cluster: Cluster) -> Path | None:
+    """The vault password file for a run, from K8S_INSTALL_VAULT_PASSWORD_FILE.
+
+    Required when cluster.yaml names a vaulted become password; checked before any host is
+    contacted.
+    """
+    value = os.environ.get(VAULT_PASSWORD_ENV, "")
+    vaulted = cluster.section("access").get("become_password_vault_file")
+    if not value:
+        if vaulted:
+            raise InvalidInput(
+                f"access.become_password_vault_file is set but {VAULT_PASSWORD_ENV} is not",
+                [
+                    Problem(
+                        VAULT_PASSWORD_ENV,
+                        "no vault password file to decrypt the become password with",
+                        f"export {VAULT_PASSWORD_ENV}=/path/to/vault-password-file (mode 0600)",
+                    )
+                ],
+            )
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise InvalidInput(
+            f"{VAULT_PASSWORD_ENV} points at {path}, which is not a file",
+            [Problem(VAULT_PASSWORD_ENV, f"{path} does not exist", "point it at the file")],
+        )
+    if (
+        vaulted
+        and not (cluster.root / str(vaulted)).expanduser().is_file()
+        and not Path(str(vaulted)).expanduser().is_file()
+    ):
+        raise InvalidInput(
+            f"access.become_password_vault_file {vaulted} does not exist",
+            [
+                Problem(
+                    "access.become_password_vault_file",
+                    f"{vaulted} not found (relative paths start at {cluster.root})",
+                    "create it: ansible-vault create FILE, with ansible_become_password: ...",
+                )
+            ],
+        )
+    return path
 
 
 def variable_names() -> set[str]:
