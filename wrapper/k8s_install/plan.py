@@ -22,6 +22,7 @@ PLAYBOOKS = {
     "remove_node": "remove_node.yml",
     "upgrade": "upgrade.yml",
     "addons": "addons.yml",
+    "reset": "reset.yml",
 }
 ORDER = list(PLAYBOOKS)
 
@@ -107,8 +108,8 @@ def parse_version(text: str) -> tuple[int, int, int]:
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """('a.b', leaf) pairs; lists are leaves, compared whole."""
-    if isinstance(value, dict) and value:
+    """('a.b', leaf) pairs; lists are leaves, compared whole; an empty mapping is no setting."""
+    if isinstance(value, dict):
         for key in sorted(value, key=str):
             yield from flatten(value[key], f"{prefix}.{key}" if prefix else str(key))
     else:
