@@ -1,0 +1,151 @@
+"""`addons apply` and `addons remove`: the plan file the addons role reads, and its run request.
+
+The CLI renders first, so what is installed is exactly what Git shows under rendered/addons/.
+The role gets chart archives and values files by path, plus the removals (pruning) in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from k8s_install import runner
+from k8s_install.addons import graph, helm, render
+from k8s_install.addons.diff import LOCAL_KUBECONFIG
+from k8s_install.addons.model import expand
+from k8s_install.config import Cluster
+from k8s_install.errors import InvalidInput
+
+PLAYBOOK = "addons.yml"
+PLAN_FILE = Path(".k8s-install") / "addons" / "plan.yaml"
+
+
+@dataclass
+class Prepared:
+    changes: list[graph.Change]
+    plan_file: Path
+    plan: dict[str, Any]
+    result: render.Result
+
+
+def settings(cluster: Cluster, charts_dirs: tuple[Path, ...] = ()) -> render.Settings:
+    bundle = helm.bundle_dir(cluster)
+    dirs = (*charts_dirs, *((bundle / "charts",) if bundle else ()))
+    return render.Settings(
+        root=cluster.root,
+        helm=helm.default(bundle),
+        kube_version=cluster.kubernetes_version,
+        charts_dirs=dirs,
+    )
+
+
+def archive(chart: Path, config: render.Settings) -> Path:
+    """A chart archive for the role: archives as they are, directories packaged into the cache."""
+    if chart.is_file():
+        return chart
+    target = config.chart_cache() / "packaged"
+    target.mkdir(parents=True, exist_ok=True)
+    output = config.helm.run("package", str(chart), "--destination", str(target)).stdout
+    # "Successfully packaged chart and saved it to: /path/name-1.2.3.tgz"
+    return Path(output.strip().rsplit(": ", 1)[-1])
+
+
+def prepare(
+    cluster: Cluster,
+    *,
+    charts_dirs: tuple[Path, ...] = (),
+    only_remove: str | None = None,
+) -> Prepared:
+    """Render, work out the changes against state/applied.yaml, and write the role's plan file."""
+    config = settings(cluster, charts_dirs)
+    addons = cluster.section("addons")
+    result = render.render_all(addons, config, cluster.root / render.RENDERED)
+    if only_remove is None:
+        changes = graph.plan(cluster.root, addons)
+    else:
+        changes = remove_changes(cluster, only_remove)
+    by_name = {item.release.name: item for item in result.releases}
+    releases = []
+    for change in changes:
+        if change.action in ("install", "upgrade", "unchanged") and only_remove is None:
+            item = by_name[change.name]
+            directory = cluster.root / render.RENDERED / change.name
+            releases.append(
+                {
+                    "name": change.name,
+                    "namespace": change.namespace,
+                    "wave": change.wave,
+                    "chart": str(archive(item.chart, config)),
+                    "values_file": str(directory / "values.yaml"),
+                    "wait": item.release.wait,
+                    "timeout": item.release.timeout,
+                }
+            )
+    removals = [{"name": c.name, "namespace": c.namespace} for c in changes if c.action == "remove"]
+    plan = {
+        "addons_releases": releases,
+        "addons_removals": removals,
+        "addons_helm_source": str(config.helm.binary),
+    }
+    path = cluster.root / PLAN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(plan, sort_keys=True))
+    return Prepared(changes, path, plan, result)
+
+
+def remove_changes(cluster: Cluster, name: str) -> list[graph.Change]:
+    """`addons remove NAME`: one removal, refused while an enabled release depends on it."""
+    releases, _ = expand(cluster.section("addons"))
+    applied, _ = expand(graph.applied_addons(cluster.root) or {})
+    target = next((r for r in releases if r.name == name), None) or next(
+        (r for r in applied if r.name == name), None
+    )
+    if target is None:
+        known = sorted({r.name for r in releases} | {r.name for r in applied})
+        raise InvalidInput(
+            f"no addon release named '{name}'",
+            fix=f"use one of: {', '.join(known)}" if known else "cluster.yaml has no releases",
+        )
+    active = graph.enabled(releases)
+    users = sorted(r.name for r in active if name in graph.edges(active).get(r.name, []))
+    if users:
+        raise InvalidInput(
+            f"'{name}' is needed by {', '.join(users)}",
+            fix=f"remove or disable {', '.join(users)} first",
+        )
+    return [graph.Change("remove", target.name, target.namespace, "addons remove")]
+
+
+def extravars(
+    cluster: Cluster, prepared: Prepared, kubeconfig: Path | None = None
+) -> dict[str, Any]:
+    """What playbooks/addons.yml needs (also when up.yml imports it): the plan file, and where
+    helm runs: the first control-plane node with its admin.conf, or the controller with a
+    kubeconfig (--kubeconfig, or .k8s-install/kubeconfig/admin.conf when present)."""
+    local = kubeconfig or (
+        cluster.root / LOCAL_KUBECONFIG if (cluster.root / LOCAL_KUBECONFIG).is_file() else None
+    )
+    variables: dict[str, Any] = {
+        "k8s_install_addons_plan": str(prepared.plan_file),
+        "k8s_install_addons_local": local is not None,
+    }
+    if local is not None:
+        variables["k8s_install_addons_kubeconfig"] = str(Path(local).resolve())
+    return variables
+
+
+def request(
+    cluster: Cluster,
+    prepared: Prepared,
+    *,
+    kubeconfig: Path | None = None,
+    check: bool = False,
+) -> runner.RunRequest:
+    """The `addons apply` / `addons remove` run."""
+    variables = {"k8s_install_command": "addons", **extravars(cluster, prepared, kubeconfig)}
+    return runner.for_cluster(
+        cluster, PLAYBOOK, "addons", check=check, diff=check, extravars=variables
+    )

@@ -1,0 +1,82 @@
+"""Helm's multi-document YAML in a canonical form: sorted keys, Secret data redacted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from k8s_install import yamlfile
+
+REDACTED = "(redacted by k8s-install: Secret data never goes into Git)"
+_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Doc:
+    source: str
+    body: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind", ""))
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        meta = self.body.get("metadata") or {}
+        return (
+            str(self.body.get("apiVersion", "")),
+            self.kind,
+            str(meta.get("namespace", "")) if isinstance(meta, dict) else "",
+            str(meta.get("name", "")) if isinstance(meta, dict) else "",
+        )
+
+
+def parse(text: str) -> list[Doc]:
+    """Every non-empty document, in order, with the template it came from."""
+    docs: list[Doc] = []
+    for chunk in _SEPARATOR.split(text):
+        match = _SOURCE.search(chunk)
+        body = yaml.safe_load(chunk)
+        if isinstance(body, dict) and body:
+            docs.append(Doc(match.group(1).strip() if match else "", redact(body)))
+    return docs
+
+
+def redact(body: dict[str, Any]) -> dict[str, Any]:
+    """A Secret keeps its keys; its values are replaced, so no secret reaches Git."""
+    if body.get("kind") != "Secret" or str(body.get("apiVersion", "")) != "v1":
+        return body
+    result = dict(body)
+    for field in ("data", "stringData"):
+        if isinstance(result.get(field), dict):
+            result[field] = {k: REDACTED for k in result[field]}
+    return result
+
+
+def dump(docs: list[Doc]) -> str:
+    """Canonical text: the same documents always give the same bytes."""
+    parts = []
+    for doc in docs:
+        head = f"---\n# Source: {doc.source}\n" if doc.source else "---\n"
+        parts.append(head + yamlfile.dump(doc.body))
+    return "".join(parts)
+
+
+def canonical(text: str) -> str:
+    return dump(parse(text))
+
+
+def walk(value: Any) -> Iterator[tuple[str, Any, Any]]:
+    """(key, value, parent) for every mapping entry, depth first."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key), item, value
+            yield from walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from walk(item)
