@@ -1,11 +1,17 @@
-"""What changes between two bundles: items added, removed and changed (version or content)."""
+"""What changes between two bundles: items added, removed and changed (version or content).
+
+Items are matched by kind and name. One version on each side is a change (an upgrade); when a
+bundle holds several versions of one name (two tags of an image), versions are matched
+one to one and the rest are additions or removals.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8s_install.bundle.manifest import Manifest
+from k8s_install.bundle.manifest import Item, Manifest
 
 
 @dataclass
@@ -30,30 +36,45 @@ class Diff:
         }
 
 
+def _grouped(manifest: Manifest) -> dict[tuple[str, str], dict[str, Item]]:
+    groups: dict[tuple[str, str], dict[str, Item]] = defaultdict(dict)
+    for item in manifest.items:
+        groups[(item.kind, item.name)][item.version] = item
+    return groups
+
+
+def _short(item: Item) -> dict[str, Any]:
+    return {"kind": item.kind, "name": item.name, "version": item.version}
+
+
+def _change(a: Item, b: Item) -> dict[str, Any]:
+    return {
+        "kind": b.kind,
+        "name": b.name,
+        "old_version": a.version,
+        "new_version": b.version,
+        "old_sha256": a.sha256,
+        "new_sha256": b.sha256,
+    }
+
+
 def diff(old: Manifest, new: Manifest) -> Diff:
     result = Diff()
-    before, after = old.item_map(), new.item_map()
-    for key in sorted(after.keys() - before.keys()):
-        item = after[key]
-        result.added.append({"kind": item.kind, "name": item.name, "version": item.version})
-    for key in sorted(before.keys() - after.keys()):
-        item = before[key]
-        result.removed.append({"kind": item.kind, "name": item.name, "version": item.version})
-    for key in sorted(before.keys() & after.keys()):
-        a, b = before[key], after[key]
-        if a.sha256 == b.sha256 and a.version == b.version:
-            result.unchanged += 1
+    before, after = _grouped(old), _grouped(new)
+    for key in sorted(before.keys() | after.keys()):
+        olds, news = before.get(key, {}), after.get(key, {})
+        for version in sorted(olds.keys() & news.keys()):
+            if olds[version].sha256 == news[version].sha256:
+                result.unchanged += 1
+            else:
+                result.changed.append(_change(olds[version], news[version]))
+        gone = [olds[v] for v in sorted(olds.keys() - news.keys())]
+        came = [news[v] for v in sorted(news.keys() - olds.keys())]
+        if len(gone) == 1 and len(came) == 1:
+            result.changed.append(_change(gone[0], came[0]))
             continue
-        result.changed.append(
-            {
-                "kind": b.kind,
-                "name": b.name,
-                "old_version": a.version,
-                "new_version": b.version,
-                "old_sha256": a.sha256,
-                "new_sha256": b.sha256,
-            }
-        )
+        result.removed += [_short(i) for i in gone]
+        result.added += [_short(i) for i in came]
     old_files = {(p, e.sha256) for p, e in old.files.items()}
     result.added_bytes = sum(e.size for p, e in new.files.items() if (p, e.sha256) not in old_files)
     return result
