@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 APT_PACKAGES=(podman runc debootstrap uidmap nginx docker-registry etcd-client git openssh-client
-              npm unzip make python3-venv iproute2 ca-certificates curl)
+              unzip make python3-venv iproute2 ca-certificates curl)
+# npm may come from another nodejs build than Debian's; install Debian's only when absent.
+command -v npm >/dev/null || APT_PACKAGES+=(npm)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
