@@ -8,6 +8,7 @@ kubeconfig Kubespray leaves there), so losing the operator machine and its clone
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ READ_PLAYBOOK = "cluster_state_read.yml"
 EXTRAVAR = "k8s_install_state_configmap"
 MAX_BYTES = 1024 * 1024  # the API server's limit for one object
 KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+ENV_KUBECONFIG = "K8S_INSTALL_KUBECONFIG"
+LOCAL_KUBECONFIG = Path(".k8s-install") / "kubeconfig" / "admin.conf"
 
 
 def configmap(cluster: Cluster, record: dict[str, Any]) -> dict[str, Any]:
@@ -213,8 +216,22 @@ def _task_result(artifacts: Path, task: str) -> dict[str, Any] | None:
     return None
 
 
+def find_kubeconfig(root: Path, given: Path | None = None) -> Path | None:
+    """--kubeconfig, else K8S_INSTALL_KUBECONFIG, else .k8s-install/kubeconfig/admin.conf.
+
+    The same order as the addons commands; never the generic KUBECONFIG, which may point at
+    another cluster.
+    """
+    for candidate in (given, os.environ.get(ENV_KUBECONFIG), root / LOCAL_KUBECONFIG):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
 def read(cluster: Cluster, kubeconfig: Path | None = None) -> ClusterRecord:
-    return read_with_kubeconfig(kubeconfig) if kubeconfig else read_over_ssh(cluster)
+    """Through a kubeconfig when there is one, else kubectl on the first control plane."""
+    found = find_kubeconfig(cluster.root, kubeconfig)
+    return read_with_kubeconfig(found) if found else read_over_ssh(cluster)
 
 
 def compare(git_record: dict[str, Any] | None, cluster_record: ClusterRecord) -> list[str]:

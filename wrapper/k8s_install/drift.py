@@ -30,6 +30,8 @@ LOG_ENV = "K8S_INSTALL_CHECKMODE_LOG"
 # Result messages of a task that could not run in check mode.
 CHECK_MODE_SKIPS = ("check mode", "check_mode")
 MAX_DIFF_LINES = 200
+# Addon statuses that mean the cluster differs from the rendered releases in Git.
+ADDON_DRIFT = ("drifted", "not-installed")
 
 
 @dataclass
@@ -71,7 +73,7 @@ class DriftReport:
 
     @property
     def has_drift(self) -> bool:
-        return bool(self.drifted) or any(a.get("status") == "drifted" for a in self.addons)
+        return bool(self.drifted) or any(a.get("status") in ADDON_DRIFT for a in self.addons)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -296,6 +298,9 @@ def _unchecked_reason(logged: dict[str, Any], items: list[dict[str, Any]] | None
 
 def addon_drift(cluster: Cluster) -> tuple[list[dict[str, Any]], list[str]]:
     """Per release: in-sync or drifted, from the addons module's live comparison."""
+    rendered = cluster.root / "rendered" / "addons"
+    if not rendered.is_dir() or not any(rendered.iterdir()):
+        return [], []
     try:
         module = importlib.import_module("k8s_install.addons.drift")
     except ImportError:
@@ -390,8 +395,9 @@ def summary(report: DriftReport) -> list[str]:
         where = f"{item.host}: {item.path}" if item.path else f"{item.host}: task '{item.task}'"
         lines.append(f"drifted {where} ({item.task})")
     for addon in report.addons:
-        if addon.get("status") == "drifted":
-            lines.append(f"drifted addon {addon.get('release')}: {addon.get('message', '')}")
+        if addon.get("status") in ADDON_DRIFT:
+            name = f"{addon.get('namespace', '')}/{addon.get('name', '')}".strip("/")
+            lines.append(f"{addon.get('status')} addon release {name}")
     for host in report.unreachable:
         lines.append(f"unreachable {host}: not checked")
     for unchecked in report.unchecked:
