@@ -66,7 +66,13 @@ def validate(config_path: Path) -> None:
     show_default=True,
     help="The JSON Schema, or the Markdown config reference.",
 )
-def schema(target: Path | None, fmt: str) -> None:
+@click.option(
+    "--output-of",
+    "output_of",
+    metavar="COMMAND",
+    help="Instead: the JSON Schema of COMMAND's --json output (e.g. history, 'sandbox status').",
+)
+def schema(target: Path | None, fmt: str, output_of: str | None) -> None:
     """Print the JSON Schema of cluster.yaml, for editor completion.
 
     \b
@@ -74,8 +80,13 @@ def schema(target: Path | None, fmt: str) -> None:
       k8s-install schema > cluster.schema.json
       k8s-install schema -o .vscode/cluster.schema.json
       k8s-install schema --format markdown > docs/config-reference.md
+      k8s-install schema --output-of history
     """
-    if fmt == "markdown":
+    if output_of:
+        from k8s_install import jsonout
+
+        text = json.dumps(jsonout.load(output_of), indent=2, sort_keys=True) + "\n"
+    elif fmt == "markdown":
         text = schemadoc.markdown()
     else:
         text = json.dumps(CLUSTER_SCHEMA, indent=2, sort_keys=True) + "\n"
