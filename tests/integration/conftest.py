@@ -10,6 +10,7 @@ their own. See docs/sandbox.md.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -18,9 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from k8s_install.sandbox import hosts, image
+from k8s_install.sandbox import hosts, image, podman
 
-SESSION_NAME = "pytest"
+# Sandboxes are named after this process (pt<pid>, pt<pid>-<name>), so test sessions run by
+# several people on one machine never touch each other's hosts.
+PREFIX = f"pt{os.getpid()}"
+_OURS = re.compile(r"^pt(\d+)(-[a-z0-9-]+)?$")
 KEEP_ENV = "K8S_INSTALL_TEST_KEEP_SANDBOX"  # set to 1 to leave the hosts up for debugging
 
 
@@ -136,6 +140,26 @@ def sandbox_image() -> str:
 SandboxFactory = Callable[..., SandboxCluster]
 
 
+def _remove_orphans(scratch: Path) -> None:
+    """Remove test sandboxes left by test sessions that died (their process is gone)."""
+    networks = podman.json_out(["network", "ls", "--format", "json"])
+    for net in networks:
+        name = str((net.get("labels") or {}).get("k8s-install.sandbox", ""))
+        match = _OURS.match(name)
+        if match and not _alive(int(match.group(1))):
+            hosts.down(name, scratch)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
 def sandbox_factory(
     sandbox_image: str, tmp_path_factory: pytest.TempPathFactory
@@ -143,12 +167,15 @@ def sandbox_factory(
     """Make extra sandboxes: factory(name, nodes=1, control_planes=1). All go at session end."""
     made: list[tuple[str, Path]] = []
 
-    def make(name: str, nodes: int = 1, control_planes: int = 1) -> SandboxCluster:
-        directory = tmp_path_factory.mktemp(f"sandbox-{name}")
-        hosts.down(name, directory)  # a crashed earlier run may have left one behind
-        made.append((name, directory))
+    _remove_orphans(tmp_path_factory.mktemp("orphans"))
+
+    def make(name: str = "", nodes: int = 1, control_planes: int = 1) -> SandboxCluster:
+        """name: a short suffix (lower case, digits, '-'); "" for the session sandbox."""
+        full = f"{PREFIX}-{name}" if name else PREFIX
+        directory = tmp_path_factory.mktemp(f"sandbox-{full}")
+        made.append((full, directory))
         info = hosts.up(
-            name,
+            full,
             directory,
             nodes=nodes,
             control_planes=control_planes,
@@ -167,4 +194,4 @@ def sandbox_factory(
 @pytest.fixture(scope="session")
 def sandbox_cluster(sandbox_factory: SandboxFactory) -> SandboxCluster:
     """The session's 3-node sandbox: cp1 (control-plane, etcd), worker1, worker2."""
-    return sandbox_factory(SESSION_NAME, nodes=3, control_planes=1)
+    return sandbox_factory("", nodes=3, control_planes=1)

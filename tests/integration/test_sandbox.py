@@ -160,7 +160,7 @@ def test_cluster_file_validates_and_points_at_hosts(sandbox_cluster: SandboxClus
 
 
 def test_down_removes_hosts_network_volumes_and_key(sandbox_factory: SandboxFactory) -> None:
-    small = sandbox_factory("pytest-down", nodes=1)
+    small = sandbox_factory("down", nodes=1)
     data = yaml.safe_load(small.cluster_file.read_text())
     assert data["nodes"][0]["name"] == "cp1"
     result = CliRunner().invoke(

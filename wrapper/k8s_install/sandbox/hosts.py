@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -434,4 +435,6 @@ def down(name: str, directory: Path, log: Log = _quiet) -> dict[str, Any]:
     if lay.state_dir.exists():
         shutil.rmtree(lay.state_dir)
         removed["state_dir"] = str(lay.state_dir)
+        with contextlib.suppress(OSError):
+            lay.state_dir.parent.rmdir()  # .sandbox/, when no other sandbox lives there
     return removed

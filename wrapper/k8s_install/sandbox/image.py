@@ -191,8 +191,10 @@ def _chroot(rootfs: Path, *cmd: str, what: str) -> None:
     _run(["chroot", str(rootfs), *cmd], what, env)
 
 
-def build(spec: ImageSpec, log: Callable[[str], None] = lambda _m: None) -> None:
-    """Build and import the image (no cache check; see ensure)."""
+def build(
+    spec: ImageSpec, log: Callable[[str], None] = lambda _m: None, tag: str | None = None
+) -> None:
+    """Build and import the image as spec.tag, or `tag` (no cache check; see ensure)."""
     _check_build_tools()
     mirror = os.environ.get(MIRROR_ENV, DEFAULT_MIRROR)
     work = Path(tempfile.mkdtemp(prefix="k8s-install-image-", dir="/var/tmp"))
@@ -229,7 +231,7 @@ def build(spec: ImageSpec, log: Callable[[str], None] = lambda _m: None) -> None
             )
         _customise(rootfs, sorted(_dpkg_lists(rootfs) - before))
         policy.unlink()
-        log(f"importing {spec.tag}")
+        log(f"importing {tag or spec.tag}")
         tarball = work / "rootfs.tar"
         _run(
             ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tarball), "."],
@@ -245,7 +247,7 @@ def build(spec: ImageSpec, log: Callable[[str], None] = lambda _m: None) -> None
                 "--change",
                 "LABEL k8s-install.packages=" + ",".join(spec.packages),
                 str(tarball),
-                spec.tag,
+                tag or spec.tag,
             ]
         )
     finally:
