@@ -326,13 +326,29 @@ def request(cluster: Cluster) -> tuple[runner.RunRequest, Cluster, str, Path]:
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
     base = runner.for_cluster(view, PLAYBOOK, "drift", check=True, diff=True, private_dir=private)
-    base.envvars = {
-        **base.envvars,
-        "ANSIBLE_CALLBACK_PLUGINS": str(resources.data_dir("data") / "callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": CALLBACK,
-        LOG_ENV: str(log),
-    }
-    return base, view, compared, log
+    return checking(base, log), view, compared, log
+
+
+def checking(request: runner.RunRequest, log: Path) -> runner.RunRequest:
+    """request in check and diff mode, with the callback that explains skips writing to log."""
+    return dataclasses.replace(
+        request,
+        check=True,
+        diff=True,
+        envvars={
+            **request.envvars,
+            "ANSIBLE_CALLBACK_PLUGINS": str(resources.data_dir("data") / "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": CALLBACK,
+            LOG_ENV: str(log),
+        },
+    )
+
+
+def report_for(
+    result: runner.RunResult, log: Path
+) -> tuple[list[Drifted], list[Unchecked], list[str], list[str]]:
+    """classify() the events and the callback's log of a finished check run."""
+    return classify(_events(result.artifacts), _checkmode_log(log))
 
 
 def detect(cluster: Cluster, out: Output | None = None, *, addons: bool = True) -> DriftReport:
@@ -349,9 +365,7 @@ def detect(cluster: Cluster, out: Output | None = None, *, addons: bool = True) 
         result = runner.run_playbook(req)
     if result.status == "interrupted":
         raise KeyboardInterrupt
-    drifted, unchecked, unreachable, hosts = classify(
-        _events(result.artifacts), _checkmode_log(log)
-    )
+    drifted, unchecked, unreachable, hosts = report_for(result, log)
     if result.status == "failed" and not hosts:
         raise K8sInstallError(
             f"the drift check did not run: see {result.artifacts / 'stdout'}",
