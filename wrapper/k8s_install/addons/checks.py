@@ -15,6 +15,7 @@ from k8s_install.errors import Problem
 # An exact SemVer version, as Helm charts use: 1.2.3, v1.2.3, 1.2.3-rc.1, 1.2.3+build.
 PINNED = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 DURATION = re.compile(r"^(\d+(\.\d+)?(h|m|s|ms))+$")
+RESERVED = ("argocd",)
 PIN_FIX = "pin an exact chart version, e.g. version: 1.2.3 (no ranges, no 'latest')"
 
 
@@ -87,6 +88,15 @@ def _names(releases: list[Release]) -> list[Problem]:
     first: dict[str, Release] = {}
     found: list[Problem] = []
     for release in releases:
+        if release.name in RESERVED:
+            found.append(
+                Problem(
+                    f"{release.path}.name",
+                    f"'{release.name}' is reserved: rendered/addons/{release.name}/ holds "
+                    "the Argo CD Applications",
+                    "pick another name",
+                )
+            )
         if counts[release.name] > 1 and release.name in first:
             found.append(
                 Problem(
