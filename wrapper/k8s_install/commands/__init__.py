@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-_MODULES = ["core", "sandbox", "ping", "bundle", "ops", "engine", "lifecycle", "history"]
+_MODULES = ["core", "sandbox", "ping", "bundle", "ops", "engine", "lifecycle", "history", "addons"]
 
 
 def _load() -> list[click.Command]:
