@@ -1,0 +1,119 @@
+"""plan, up, scale, remove-node, upgrade, reset on the command line, up to the first Ansible run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from k8s_install import apply, config, state
+from k8s_install.cli import cli
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def applied(sample_copy: Path) -> Path:
+    """A cluster whose cluster.yaml is exactly what was applied last."""
+    state.write_applied(config.load(sample_copy))
+    return sample_copy
+
+
+def edit(path: Path, change: dict[str, object]) -> None:
+    data = yaml.safe_load(path.read_text())
+    data.update(change)
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_plan_first_install_and_detailed_exitcode(sample_copy: Path) -> None:
+    code, out, _ = invoke("plan", "-c", str(sample_copy))
+    assert code == 0 and "First install" in out
+    code, _, _ = invoke("plan", "-c", str(sample_copy), "--detailed-exitcode")
+    assert code == 2
+    code, out, _ = invoke("plan", "-c", str(sample_copy), "--json")
+    assert json.loads(out)["actions"][0]["kind"] == "install"
+
+
+def test_no_change_plan_exits_0_and_noop_up_runs_no_ansible(applied: Path) -> None:
+    code, out, _ = invoke("plan", "-c", str(applied), "--detailed-exitcode")
+    assert code == 0 and "No changes" in out
+    code, out, _ = invoke("up", "-c", str(applied))
+    assert code == 0, out
+    assert "No changes" in out
+    assert not (applied.parent / ".k8s-install" / "runs").exists()
+    assert not (applied.parent / "runs").exists()
+
+
+def test_plan_markdown_names_the_new_nodes(applied: Path) -> None:
+    data = yaml.safe_load(applied.read_text())
+    data["nodes"].append({"name": "worker3", "address": "192.0.2.23", "roles": ["worker"]})
+    applied.write_text(yaml.safe_dump(data))
+    code, out, _ = invoke("plan", "-c", str(applied), "--format", "markdown")
+    assert code == 0
+    assert "| scale | `scale.yml` | worker3 |" in out
+
+
+def test_blocked_plan_exits_2_or_1_with_detailed_exitcode(applied: Path) -> None:
+    edit(applied, {"network": {"plugin": "cilium"}})
+    code, _, err = invoke("plan", "-c", str(applied))
+    assert code == 2 and "network.plugin" in err
+    code, _, _ = invoke("plan", "-c", str(applied), "--detailed-exitcode")
+    assert code == 1
+    code, _, err = invoke("up", "-c", str(applied), "--yes")
+    assert code == 2 and "blocked" in err
+    assert not (applied.parent / ".k8s-install").exists()
+
+
+def test_up_without_a_terminal_or_yes_refuses(sample_copy: Path) -> None:
+    code, _, err = invoke("up", "-c", str(sample_copy))
+    assert code == 2
+    assert "--yes" in err
+    assert not (sample_copy.parent / ".k8s-install").exists()
+
+
+def test_reset_needs_yes(sample_copy: Path) -> None:
+    code, _, err = invoke("reset", "-c", str(sample_copy))
+    assert code == 2 and "reset --yes" in err
+
+
+def test_remove_node_must_leave_cluster_yaml_first(applied: Path) -> None:
+    code, _, err = invoke("remove-node", "worker2", "-c", str(applied), "--yes")
+    assert code == 2 and "still in cluster.yaml" in err
+    code, _, err = invoke("remove-node", "nosuch", "-c", str(applied), "--yes")
+    assert code == 2 and "not a node of the last applied cluster" in err
+
+
+def test_scale_and_upgrade_with_nothing_to_do(applied: Path) -> None:
+    for command in ("scale", "upgrade"):
+        code, _, err = invoke(command, "-c", str(applied), "--yes")
+        assert code == 2 and "nothing to" in err
+
+
+def test_removal_inventory_keeps_the_node_and_the_applied_order(applied: Path) -> None:
+    data = yaml.safe_load(applied.read_text())
+    data["nodes"] = [n for n in data["nodes"] if n["name"] != "worker1"]
+    data["nodes"].insert(0, data["nodes"].pop())  # order changes in cluster.yaml too
+    applied.write_text(yaml.safe_dump(data))
+    cluster = config.load(applied)
+    removed = next(
+        n for n in (state.applied_spec(cluster.root) or {})["nodes"] if n["name"] == "worker1"
+    )
+    with_node = apply.removal_cluster(cluster, removed)
+    assert [n.name for n in with_node.nodes] == ["cp1", "cp2", "cp3", "worker1", "worker2"]
+
+
+def test_cached_facts_are_fresh_only_within_a_day(sample_copy: Path) -> None:
+    cluster = config.load(sample_copy)
+    facts = apply.fact_dir(cluster)
+    facts.mkdir(parents=True)
+    (facts / "cp1").write_text("{}")
+    (facts / "cp2").write_text("{}")
+    now = (facts / "cp1").stat().st_mtime
+    assert apply.cached_facts(cluster, now=now) == {"cp1", "cp2"}
+    assert apply.cached_facts(cluster, now=now + apply.FACT_TTL + 1) == set()
