@@ -125,6 +125,8 @@ def test_bad_package_names_are_refused(bad: str) -> None:
 def test_podman_hints_name_the_fix() -> None:
     assert "runc" in podman.hint_for("Error: crun: cannot set cgroup")
     assert "--subnet" in podman.hint_for("Error: address already in use")
+    refused = "error setting rlimit type 6: operation not permitted: OCI permission denied"
+    assert "hard limits" in podman.hint_for(refused)
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,16 @@ def test_host_key_checking_stays_on(sandbox_cluster: SandboxCluster, tmp_path: P
     assert statuses == {first: "unreachable", second: "unreachable", third: "ok"}
 
 
+def test_ping_reports_a_failed_become(sandbox_factory: SandboxFactory) -> None:
+    lone = sandbox_factory("nosudo", nodes=1)
+    lone.exec("cp1", "rm", "/etc/sudoers.d/debian")
+    result = CliRunner().invoke(cli, ["ping", "-c", str(lone.cluster_file), "--json"])
+    assert result.exit_code == 1, result.output
+    node = json.loads(result.stdout)["nodes"]["cp1"]
+    assert node["status"] == "failed"
+    assert node["message"].startswith("Check become to root")
+
+
 def test_real_ssh_as_debian_with_sudo(sandbox_cluster: SandboxCluster) -> None:
     done = sandbox_cluster.ssh("worker1", "sudo", "-n", "id", "-u")
     assert done.stdout.strip() == "0"

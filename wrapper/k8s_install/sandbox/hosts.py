@@ -323,9 +323,15 @@ def up(
             log(f"starting {host.container} at {host.address}")
             _create_host(lay, s, net, tag, _host_files(lay, s, client, hosts_file))
             podman.run(["start", host.container])
-        elif current.get("State") != "running":
-            log(f"starting {host.container} again")
-            podman.run(["start", host.container])
+        else:
+            if current.get("Image") not in (tag, tag.removeprefix("localhost/")):
+                log(
+                    f"{s.name} keeps image {current.get('Image')}, not {tag}: "
+                    "`sandbox down` then `up` to switch"
+                )
+            if current.get("State") != "running":
+                log(f"starting {host.container} again")
+                podman.run(["start", host.container])
         host.state = "running"
         pub = keys.ensure_key(lay.host_key(s.name), f"root@{s.name}").public_line
         known.append(keys.known_hosts_line([s.name, host.address], pub))
@@ -383,7 +389,10 @@ def status(name: str, directory: Path) -> SandboxInfo | None:
         networks = row.get("Networks") or []
         host = HostInfo(node, lay.container(node), "", [], state=str(row.get("State", "")))
         host.roles = ["control-plane", "etcd"] if node.startswith("cp") else ["worker"]
-        if subnet and networks:
+        planned = [str(n) for n in state.get("nodes", [])]
+        if subnet and node in planned:  # the fixed address, also while stopped
+            host.address = address(subnet, planned.index(node))
+        elif subnet and networks:
             host.address = _container_address(host.container, lay.network)
         if host.state == "running":
             host.system, host.failed_units = _system_state(host.container)

@@ -22,6 +22,11 @@ _HINTS = [
     ("crun", "use runc: the sandbox passes `--runtime runc`; check `podman info` lists runc"),
     ("runc: not found", INSTALL_FIX),
     ("executable file `runc` not found", INSTALL_FIX),
+    (
+        "rlimit",
+        "the container's limits exceed this machine's hard limits (`ulimit -Hn`, `ulimit -Hu`): "
+        "the sandbox asks for nofile 20000 and nproc 32768; raise the hard limits to at least that",
+    ),
     ("operation not permitted", "run as root: sandbox hosts are privileged podman containers"),
     (
         "cgroup",
