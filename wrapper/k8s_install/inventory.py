@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from k8s_install import security, yamlfile
+from k8s_install import backup, security, yamlfile
 from k8s_install.bundle import offline
 from k8s_install.config import Cluster, Node
 
@@ -108,6 +108,7 @@ def files(cluster: Cluster) -> dict[str, str]:
         "group_vars/all/00-k8s-install.yml": cluster_vars(cluster),
         "group_vars/all/10-security.yml": security.group_vars(cluster),
         "group_vars/all/20-offline.yml": offline.group_vars(cluster),
+        "group_vars/all/30-backup.yml": backup.group_vars(cluster),
         "group_vars/all/90-kubespray-overrides.yml": dict(cluster.section("kubespray")),
     }
     result = {"hosts.yaml": HEADER + yamlfile.dump(hosts(cluster))}
