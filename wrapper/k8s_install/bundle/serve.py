@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -67,8 +68,25 @@ def run_request(cluster: Cluster, unpacked: Path, paths: tls.Paths) -> runner.Ru
             "offline_repo_bundle_dir": str(unpacked.resolve()),
             "offline_repo_tls_dir": str(paths.directory.resolve()),
             "registry_trust_ca_file": str(paths.ca_cert.resolve()),
+            "offline_repo_push_from": [control_address(cluster)],
         },
     )
+
+
+def control_address(cluster: Cluster) -> str:
+    """This machine's address on the route to the repo host: the one allowed to push images."""
+    target = offline.repo_address(cluster)
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((target, int(cluster.section("offline")["registry_port"])))
+        except OSError as exc:
+            raise K8sInstallError(
+                f"no route to offline.repo_host {target}: {exc}",
+                fix="check the repo host's address and this machine's network",
+                code=ExitCode.UNREACHABLE,
+            ) from exc
+        return str(probe.getsockname()[0])
 
 
 def push_images(
