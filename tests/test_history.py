@@ -252,10 +252,17 @@ def test_drift_of_unreachable_hosts_exits_3(repo: Path) -> None:
         "access:\n  host_key_checking: false\n"
     )
     code, output = _invoke("drift", "-c", str(config_path), "--json")
+    assert code == 0, output  # nothing applied yet: no baseline, nothing runs
+    document = json.loads(output)
+    assert jsonout.errors("drift", document) == []
+    assert document["hosts"] == {} and "nothing has been applied" in document["notes"][0]
+
+    _apply_recorded(repo)
+    code, output = _invoke("drift", "-c", str(config_path), "--json")
     assert code == 3, output
     document = json.loads(output)
     assert jsonout.errors("drift", document) == []
     assert document["hosts"]["cp1"]["status"] == "unreachable"
-    assert document["compared_with"].startswith("cluster.yaml")
+    assert document["compared_with"] == "state/applied.yaml"
     # Drift never writes the repo's own inventory/ (that follows cluster.yaml).
     assert not (repo / "inventory").exists()

@@ -355,7 +355,19 @@ def detect(cluster: Cluster, out: Output | None = None, *, addons: bool = True) 
     """Run the check and return what differs. Never changes a host.
 
     With `out`, live progress is shown (the runner's recap is not: the report replaces it).
+    Before the first successful apply there is no baseline: nothing runs, nothing drifted.
     """
+    if state.applied_spec(cluster.root) is None:
+        return DriftReport(
+            run_id="",
+            compared_with="",
+            log="",
+            hosts=[],
+            notes=[
+                f"nothing has been applied yet (no {state.APPLIED}): there is nothing to "
+                "compare the hosts with; `k8s-install status` shows what `up` would do"
+            ],
+        )
     req, view, compared, log = request(cluster)
     if out is not None and not out.json_mode:
         from k8s_install.progress import Progress

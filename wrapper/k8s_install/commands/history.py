@@ -357,6 +357,10 @@ def drift_command(config_path: Path, no_addons: bool) -> None:
 
 
 def _show_drift(out: Output, report: drift.DriftReport) -> None:
+    if not report.run_id:
+        for note in report.notes:
+            out.info(note)
+        return
     out.info(f"compared with {report.compared_with}")
     for host in report.hosts:
         items = [d for d in report.drifted if d.host == host]
