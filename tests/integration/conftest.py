@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from k8s_install.sandbox import hosts, image, podman
+from k8s_install.sandbox import hosts, image
 
 # Sandboxes are named after this process (pt<pid>, pt<pid>-<name>), so test sessions run by
 # several people on one machine never touch each other's hosts.
@@ -140,14 +140,12 @@ def sandbox_image() -> str:
 SandboxFactory = Callable[..., SandboxCluster]
 
 
-def _remove_orphans(scratch: Path) -> None:
+def _remove_orphans() -> None:
     """Remove test sandboxes left by test sessions that died (their process is gone)."""
-    networks = podman.json_out(["network", "ls", "--format", "json"])
-    for net in networks:
-        name = str((net.get("labels") or {}).get("k8s-install.sandbox", ""))
+    for name, directory in hosts.sandboxes():
         match = _OURS.match(name)
         if match and not _alive(int(match.group(1))):
-            hosts.down(name, scratch)
+            hosts.down(name, directory)
 
 
 def _alive(pid: int) -> bool:
@@ -167,7 +165,7 @@ def sandbox_factory(
     """Make extra sandboxes: factory(name, nodes=1, control_planes=1). All go at session end."""
     made: list[tuple[str, Path]] = []
 
-    _remove_orphans(tmp_path_factory.mktemp("orphans"))
+    _remove_orphans()
 
     def make(name: str = "", nodes: int = 1, control_planes: int = 1) -> SandboxCluster:
         """name: a short suffix (lower case, digits, '-'); "" for the session sandbox."""

@@ -176,25 +176,42 @@ def status(name: str, directory: Path) -> None:
 @sandbox.command()
 @_name_option
 @_dir_option
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Remove every sandbox on this machine (found by podman labels), whatever its --dir.",
+)
 @json_option
-def down(name: str, directory: Path) -> None:
+def down(name: str, directory: Path, everything: bool) -> None:
     """Remove the sandbox: containers, volumes, network, keys; keeps the cached image.
 
     cluster.yaml is removed too when it is still exactly what `up` wrote.
+    Running it again, or for a sandbox that does not exist, is fine.
 
     \b
     Examples:
       k8s-install sandbox down
       k8s-install sandbox down --name ha --dir clusters/ha --json
+      k8s-install sandbox down --all
     """
     out = output()
-    removed = hosts.down(name, directory, log=out.info if not out.json_mode else out.err.print)
+    log = out.info if not out.json_mode else out.err.print
+    targets = hosts.sandboxes() if everything else [(name, directory)]
+    results = {n: hosts.down(n, d, log=log) for n, d in targets}
     if out.json_mode:
-        out.emit({"name": name, "removed": removed})
-    elif not removed["containers"] and not removed["network"] and not removed["state_dir"]:
-        out.info(f"no sandbox named {name!r}; nothing to remove")
-    else:
-        out.info(f"removed sandbox {name!r} ({len(removed['containers'])} hosts)")
+        if everything:
+            out.emit({"removed": results})
+        else:
+            out.emit({"name": name, "removed": results[name]})
+        return
+    if not targets:
+        out.info("no sandboxes on this machine")
+    for n, removed in results.items():
+        if not removed["containers"] and not removed["network"] and not removed["state_dir"]:
+            out.info(f"no sandbox named {n!r}; nothing to remove")
+        else:
+            out.info(f"removed sandbox {n!r} ({len(removed['containers'])} hosts)")
 
 
 @sandbox.group("image")

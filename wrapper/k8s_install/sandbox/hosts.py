@@ -447,3 +447,22 @@ def down(name: str, directory: Path, log: Log = _quiet) -> dict[str, Any]:
         with contextlib.suppress(OSError):
             lay.state_dir.parent.rmdir()  # .sandbox/, when no other sandbox lives there
     return removed
+
+
+def sandboxes() -> list[tuple[str, Path]]:
+    """Every sandbox on this machine as (name, directory), from the labels podman keeps."""
+    podman.podman_path()
+    found: dict[str, Path] = {}
+    for net in podman.json_out(["network", "ls", "--format", "json"]):
+        labels = net.get("labels") or {}
+        if LABEL in labels:
+            found[str(labels[LABEL])] = Path(str(labels.get(DIR_LABEL, ".")))
+    for row in _containers_labelled():
+        labels = row.get("Labels") or {}
+        found.setdefault(str(labels[LABEL]), Path(str(labels.get(DIR_LABEL, "."))))
+    return sorted(found.items())
+
+
+def _containers_labelled() -> list[dict[str, Any]]:
+    rows = podman.json_out(["ps", "--all", "--format", "json", "--filter", f"label={LABEL}"])
+    return [dict(r) for r in rows]
