@@ -75,6 +75,7 @@ class Settings:
     kube_version: str
     charts_dirs: tuple[Path, ...] = ()
     cache: Path | None = None
+    workers: int | None = None  # parallel helm template runs; default twice the CPUs
 
     def chart_cache(self) -> Path:
         return self.cache or self.root / ".k8s-install" / "charts"
@@ -241,7 +242,7 @@ def render_all(addons: dict[str, Any], settings: Settings, out_dir: Path) -> Res
             files = {"release.yaml": info, "values.yaml": values_text, "manifest.yaml": manifest}
             return Rendered(release, wave, files, charts[release.name])
 
-        workers = max(1, min(len(prepared), os.cpu_count() or 1) * 2)
+        workers = settings.workers or max(1, min(len(prepared), (os.cpu_count() or 1) * 2))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             rendered = list(pool.map(one, prepared))
     result = Result(out_dir, rendered)
