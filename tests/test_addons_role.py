@@ -244,3 +244,31 @@ def test_diff_without_a_kubeconfig_says_where_to_get_one(repo: Path) -> None:
     result = invoke("addons", "diff", "-c", str(repo))
     assert result.exit_code == 2
     assert "admin.conf" in result.output
+
+
+def test_a_successful_addons_run_records_only_the_addons_as_applied(
+    helm_binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("K8S_INSTALL_HELM", str(helm_binary))
+    path = make_repo(
+        tmp_path / "repo", [{"name": "web", "chart": "./charts/web", "enabled": False}]
+    )
+    applied = yaml.safe_load(path.read_text())
+    applied["addons"] = {"globals": {}, "releases": []}
+    (path.parent / "state").mkdir()
+    (path.parent / "state" / "applied.yaml").write_text(yaml.safe_dump(applied))
+    data = yaml.safe_load(path.read_text())  # a node added but not applied yet
+    data["nodes"].append({"name": "w1", "address": "192.0.2.21", "roles": ["worker"]})
+    path.write_text(yaml.safe_dump(data))
+    kubeconfig = str(path.parent / "kubeconfig")
+    result = invoke("addons", "apply", "-c", str(path), "--kubeconfig", kubeconfig, "--json")
+    assert result.exit_code == 0, result.output
+    assert final_document(result.stdout)["changes"] == []  # nothing to install or prune
+    state = yaml.safe_load((path.parent / "state" / "applied.yaml").read_text())
+    assert state["addons"]["releases"] == [
+        {"name": "web", "chart": "./charts/web", "enabled": False}
+    ]
+    assert [n["name"] for n in state["nodes"]] == ["cp1"]  # the new node is still not applied
+    records = list((path.parent / "runs").glob("*.yaml"))
+    assert len(records) == 1
+    assert yaml.safe_load(records[0].read_text())["command"] == "addons apply"

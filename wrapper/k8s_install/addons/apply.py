@@ -6,17 +6,18 @@ The role gets chart archives and values files by path, plus the removals (prunin
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from k8s_install import runner
+from k8s_install import runner, state
 from k8s_install.addons import graph, helm, render
 from k8s_install.addons.diff import LOCAL_KUBECONFIG
 from k8s_install.addons.model import expand
-from k8s_install.config import Cluster
+from k8s_install.config import Cluster, with_defaults
 from k8s_install.errors import InvalidInput
 
 PLAYBOOK = "addons.yml"
@@ -149,3 +150,35 @@ def request(
     return runner.for_cluster(
         cluster, PLAYBOOK, "addons", check=check, diff=check, extravars=variables
     )
+
+
+def applied_view(cluster: Cluster, removed: str | None = None) -> Cluster | None:
+    """What state/applied.yaml should say after this addons run succeeds: the last applied spec
+    with its addons replaced by cluster.yaml's (or, for `addons remove NAME`, without NAME).
+    None before anything was applied: an addons run alone does not make a cluster applied."""
+    spec = state.applied_spec(cluster.root)
+    if spec is None:
+        return None
+    view = with_defaults(copy.deepcopy(spec))
+    if removed is None:
+        view["addons"] = copy.deepcopy(cluster.spec.get("addons") or {})
+    else:
+        addons = view.setdefault("addons", {})
+        entries = addons.get("releases") or []
+        addons["releases"] = [
+            e
+            for e in entries
+            if not (isinstance(e, dict) and (e.get("name") or e.get("preset")) == removed)
+        ]
+    return Cluster(spec=view, path=cluster.path, nodes=cluster.nodes)
+
+
+def run_vars(cluster: Cluster, kubeconfig: Path | None = None) -> dict[str, Any]:
+    """For `up` and `apply` (which import playbooks/addons.yml): render, write the plan, and
+    return the extra-vars. Empty when there is nothing to install or prune."""
+    addons = cluster.section("addons")
+    if not addons.get("releases") and not (graph.applied_addons(cluster.root) or {}).get(
+        "releases"
+    ):
+        return {}
+    return extravars(cluster, prepare(cluster), kubeconfig)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from k8s_install import config, progress
+from k8s_install import config, progress, record
 from k8s_install.addons import apply as addons_apply
 from k8s_install.addons import argocd, catalog, diff, graph, helm, images, render
 from k8s_install.addons.model import dependencies, expand
@@ -219,11 +219,30 @@ def _confirm(changes: list[graph.Change], yes: bool) -> None:
 
 
 def _run(
-    cluster: config.Cluster, prepared: addons_apply.Prepared, kubeconfig: Path | None, check: bool
+    cluster: config.Cluster,
+    prepared: addons_apply.Prepared,
+    kubeconfig: Path | None,
+    check: bool,
+    *,
+    removed: str | None = None,
 ) -> None:
+    """Run the role and record the run (runs/<id>.yaml; state/applied.yaml on success)."""
     out = output()
     request = addons_apply.request(cluster, prepared, kubeconfig=kubeconfig, check=check)
-    result = progress.execute(request, out)
+    view = addons_apply.applied_view(cluster, removed)
+    if view is None and not check:
+        out.warn(
+            "nothing was applied to this cluster yet (no state/applied.yaml): this run is "
+            "recorded, but releases it installs are pruned only after a full `apply` or `up`"
+        )
+    if check:  # check mode changes nothing: no record
+        result = progress.execute(request, out)
+    else:
+        command = "addons remove" if removed else "addons apply"
+        with record.recording(view or cluster, command, applied=view is not None) as rec:
+            rec.extra = {"changes": [c.as_dict() for c in prepared.changes]}
+            rec.result = progress.execute(request, out)
+        result = rec.result
     if out.json_mode:
         out.emit({**result.as_dict(), "changes": [c.as_dict() for c in prepared.changes]})
     raise click.exceptions.Exit(int(result.exit_code))
@@ -290,7 +309,7 @@ def remove_command(config_path: Path, name: str, kubeconfig: Path | None, yes: b
     if not out.json_mode:
         _show_changes(prepared.changes)
     _confirm(prepared.changes, yes)
-    _run(cluster, prepared, kubeconfig, False)
+    _run(cluster, prepared, kubeconfig, False, removed=name)
 
 
 @addons.command("images")
