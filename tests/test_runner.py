@@ -37,7 +37,8 @@ def test_success_counts_and_timings(tmp_path: Path, localhost_inventory: Path) -
     stats = result.hosts["localhost"]
     assert (stats.changed, stats.failures) == (1, 0)
     assert stats.ok == 3
-    assert result.slowest[0].task == "Take a moment"
+    moment = [t for t in result.slowest if t.task == "Take a moment"]
+    assert moment and moment[0].seconds >= 0.3
     assert [t.seconds for t in result.slowest] == sorted(
         (t.seconds for t in result.slowest), reverse=True
     )
