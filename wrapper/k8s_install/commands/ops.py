@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from k8s_install import backup, config, preflight, runner, security
+from k8s_install import backup, config, preflight, record, runner, security
 from k8s_install.commands.common import config_option, json_option, output
 from k8s_install.errors import ExitCode, InvalidInput, K8sInstallError, Problem
 from k8s_install.output import Output
@@ -127,7 +127,8 @@ def backup_command(config_path: Path) -> None:
     request = _request(
         cluster, "backup.yml", "backup", extravars={"etcd_backup_fetch_dir": str(folder)}
     )
-    result = runner.run_playbook(request)
+    with record.recording(cluster, "backup", applied=False) as rec:
+        rec.result = result = runner.run_playbook(request)
     if result.status != "successful":
         _failed(out, result, "backup")
     snapshot = backup.reported(result.artifacts)
@@ -211,7 +212,9 @@ def restore_command(snapshot: Path, yes: bool, config_path: Path) -> None:
     request = _request(
         cluster, "restore.yml", "restore", extravars={"etcd_restore_snapshot": str(path)}
     )
-    result = runner.run_playbook(request)
+    with record.recording(cluster, "restore", applied=False) as rec:
+        rec.extra = {"snapshot": path.name}
+        rec.result = result = runner.run_playbook(request)
     if result.status != "successful":
         _failed(out, result, "restore")
     if out.json_mode:
