@@ -292,10 +292,11 @@ def _customise(rootfs: Path, added: list[Path]) -> None:
     units = list(MASKED_UNITS)
     for listing in added:
         units += _units_in(listing)
-    _run(["systemctl", "--root", str(rootfs), "mask", *MASKED_UNITS], "systemctl mask")
+    # The image's own systemctl (this machine may have none): offline in a chroot.
+    _chroot(rootfs, "systemctl", "mask", *MASKED_UNITS, what="systemctl mask")
     services = [u for u in units if u not in MASKED_UNITS]
     if services:
-        _run(["systemctl", "--root", str(rootfs), "disable", *services], "systemctl disable")
+        _chroot(rootfs, "systemctl", "disable", *services, what="systemctl disable")
     _chroot(rootfs, "apt-get", "clean", what="apt-get clean")
     shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
     (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
