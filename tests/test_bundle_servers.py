@@ -189,7 +189,8 @@ def build_sources(
             layout, ref, {f"bin/hello{index}": f"hello {index} {version}\n".encode() * 1000}
         )
         refs.append(ref)
-    list(oci.push(layout, registry_url))
+    if refs:
+        list(oci.push(layout, registry_url))
     plan = Plan(
         name="fixture",
         kubernetes_version="1.35.4",

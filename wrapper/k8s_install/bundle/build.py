@@ -240,7 +240,6 @@ def _wheels(spec: Mapping[str, Any], target: Path, opts: Options) -> list[mf.Ite
                 *pip,
                 "wheel",
                 "--no-deps",
-                "--no-build-isolation",
                 "-q",
                 "-w",
                 str(target),
@@ -248,7 +247,9 @@ def _wheels(spec: Mapping[str, Any], target: Path, opts: Options) -> list[mf.Ite
             ],
             "building the k8s-install wheel",
         )
-    requirements = list(spec.get("requirements") or _own_requirements())
+    requirements = (
+        [str(r) for r in spec["requirements"]] if "requirements" in spec else _own_requirements()
+    )
     if requirements:
         cmd = [*pip, "download", "-q", "--only-binary=:all:", "-d", str(target)]
         if spec.get("python_version"):

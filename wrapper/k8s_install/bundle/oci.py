@@ -104,7 +104,9 @@ def write_blob(layout: Path, data: bytes) -> str:
     digest = digest_of(data)
     path = blob_path(layout, digest)
     if not path.exists():
-        path.write_bytes(data)
+        partial = path.with_name(f"{path.name}.{threading.get_ident()}")
+        partial.write_bytes(data)
+        partial.replace(path)
     return digest
 
 
@@ -116,7 +118,9 @@ def read_index(layout: Path) -> list[dict[str, Any]]:
 def write_index(layout: Path, manifests: list[dict[str, Any]]) -> None:
     ordered = sorted(manifests, key=lambda m: m.get("annotations", {}).get(REF_NAME, ""))
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": ordered}
-    (layout / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    partial = layout / f"index.json.{threading.get_ident()}"
+    partial.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    partial.replace(layout / "index.json")  # readers never see a half-written index
 
 
 def add_to_index(layout: Path, ref: str, media_type: str, digest: str, size: int) -> None:
@@ -353,7 +357,12 @@ def pull(
         place(cached, target)
     digest = write_blob(layout, body)
     add_to_index(layout, reference.name, media, digest, len(body))
-    return images(layout)[reference.name]
+    return {
+        "mediaType": media,
+        "digest": digest,
+        "size": len(body),
+        "annotations": {REF_NAME: reference.name, CONTAINERD_NAME: reference.name},
+    }
 
 
 def target_repository(name: str) -> Reference:

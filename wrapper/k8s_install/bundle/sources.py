@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import ssl
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -96,8 +97,7 @@ class Fetcher:
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(sha256 + ".part")
         real_url = rewrite(url, self.mirrors)
-        self._download(real_url, part, headers or {})
-        got = sha256_file(part)[0]
+        got = self._download(real_url, part, headers or {})
         if got != sha256:
             part.unlink()
             raise DownloadError(
@@ -107,7 +107,8 @@ class Fetcher:
         part.replace(target)
         return target
 
-    def _download(self, url: str, part: Path, headers: Mapping[str, str]) -> None:
+    def _download(self, url: str, part: Path, headers: Mapping[str, str]) -> str:
+        """Download (or resume) into `part`; returns the sha256 of the whole file."""
         have = part.stat().st_size if part.exists() else 0
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **headers})
         if have:
@@ -116,7 +117,7 @@ class Fetcher:
             response = urllib.request.urlopen(request, timeout=TIMEOUT, context=self.context)
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and have:  # the .part is already whole
-                return
+                return sha256_file(part)[0]
             raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise DownloadError(
@@ -128,11 +129,17 @@ class Fetcher:
             length = int(response.headers.get("Content-Length") or 0)
             total = length + (have if resumed else 0)
             done = have if resumed else 0
+            digest = hashlib.sha256()
+            if resumed:  # the bytes already there count too
+                with part.open("rb") as old:
+                    for block in iter(lambda: old.read(CHUNK), b""):
+                        digest.update(block)
             with part.open("ab" if resumed else "wb") as out:
                 while True:
                     chunk = response.read(CHUNK)
                     if not chunk:
                         break
+                    digest.update(chunk)  # hashed while it arrives: no second read
                     out.write(chunk)
                     done += len(chunk)
                     self.downloaded_bytes += len(chunk)
@@ -142,6 +149,7 @@ class Fetcher:
                 f"{url}: connection closed at {done} of {total} bytes",
                 fix="run the build again: it resumes where it stopped",
             )
+        return digest.hexdigest()
 
     def fetch_all(self, downloads: Iterable[Download]) -> list[Path]:
         """Fetch in parallel and copy each file to its dest."""
@@ -158,9 +166,9 @@ class Fetcher:
 
 def place(source: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists():
-        dest.unlink()
-    shutil.copyfile(source, dest)  # a copy: a tampered bundle file must not touch the cache
+    partial = dest.with_name(f"{dest.name}.{threading.get_ident()}.tmp")
+    shutil.copyfile(source, partial)  # a copy: a tampered bundle file must not touch the cache
+    partial.replace(dest)  # atomic: two images sharing a layer may place it at once
 
 
 def sha256_bytes(data: bytes) -> str:
