@@ -319,6 +319,10 @@ def up(
     for s in specs:
         host = HostInfo(s.name, lay.container(s.name), address(net, s.index), list(s.roles))
         current = existing.get(s.name)
+        if current is not None and current.get("State") in ("created", "configured"):
+            # Never started: an earlier `up` stopped between create and start. Start afresh.
+            _remove_host(lay, s.name)
+            current = None
         if current is None:
             log(f"starting {host.container} at {host.address}")
             _create_host(lay, s, net, tag, _host_files(lay, s, client, hosts_file))
