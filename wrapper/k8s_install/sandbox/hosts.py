@@ -299,6 +299,7 @@ def up(
         clusterfile.MARKER
     ):
         clusterfile.write(lay, specs, "0.0.0.0/32")  # raises InvalidInput, nothing touched yet
+    podman.podman_path()  # missing podman is named before anything else
     _require_root()
     tag, built = image.ensure(spec, log)
     if built:
