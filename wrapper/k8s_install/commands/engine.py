@@ -9,6 +9,7 @@ import click
 
 from k8s_install import engine, engine_data
 from k8s_install.commands.common import json_option, output
+from k8s_install.errors import K8sInstallError
 
 
 def _engine_dir_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -61,7 +62,7 @@ def info(release: str, engine_dir: Path | None) -> None:
     found: dict[str, Any] | None
     try:
         found = engine.resolve(release, engine_dir=engine_dir, download=False).as_dict()
-    except Exception as exc:  # not fetched yet: say so, info never fails for it
+    except K8sInstallError as exc:  # not fetched yet: say so, info never fails for it
         found = {"source": "none", "message": str(exc)}
     requirements = engine.requirement_status(release)
     data = {
