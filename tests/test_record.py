@@ -252,3 +252,40 @@ def test_find_by_prefix_and_latest(repo: Path) -> None:
     with pytest.raises(InvalidInput, match="no run"):
         record.find(repo, "19990101")
     assert {r["run_id"] for r in record.all_records(repo)} == {first, second}
+
+
+SECRET_PLAY = """\
+- name: A play whose failing task handles a secret
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Use a secret
+      ansible.builtin.command:
+        cmd: "sh -c 'echo {{ token }} >&2; exit 3'"
+      no_log: true
+"""
+
+
+def test_no_log_secrets_stay_out_of_the_record_and_git(repo: Path, tmp_path: Path) -> None:
+    canary = "canary-record-5d1e77"
+    cluster = config.load(repo / "cluster.yaml")
+    playbook = tmp_path / "secret.yml"
+    playbook.write_text(SECRET_PLAY)
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n"
+    )
+    request = RunRequest(
+        playbook=playbook,
+        inventory=hosts,
+        private_dir=repo / ".k8s-install",
+        extravars={"token": canary},
+    )
+    result = run_playbook(request)
+    assert result.status == "failed"
+    run_id = record.commit_run(cluster, result, command="up", applied=True)
+    text = record.record_path(repo, run_id).read_text()
+    assert canary not in text
+    assert "no_log" in text  # the failure is there, its output hidden
+    assert canary not in gitrepo.git(repo, "log", "-p", "--all")

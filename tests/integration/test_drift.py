@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from k8s_install import config, gitrepo, jsonout, record, runner, state
+from k8s_install import clusterstate, config, gitrepo, jsonout, record, runner, state
 from k8s_install.cli import cli
 
 from .conftest import SandboxCluster
@@ -109,3 +109,18 @@ def test_apply_records_then_hand_change_drifts_then_apply_restores(
     assert code == 0, report
     assert len(record.all_records(repo)) == 2
     assert gitrepo.changes(repo) == []
+
+
+def test_cluster_record_without_kubernetes_degrades_clearly(repo: Path) -> None:
+    """No API server exists here: writing the ConfigMap fails softly, status says why."""
+    cluster = config.load(repo / "cluster.yaml")
+    ok, message = clusterstate.publish_latest(cluster)
+    assert ok is False
+    assert "k8s-install-state" in message and "kubectl" in message
+    outcome = CliRunner().invoke(cli, ["status", "-c", str(repo / "cluster.yaml"), "--json"])
+    assert outcome.exit_code == 0, outcome.output
+    document = json.loads(outcome.output)
+    assert jsonout.errors("status", document) == []
+    assert document["cluster_record"]["reachable"] is False
+    assert "Kubernetes is not installed" in document["cluster_record"]["message"]
+    assert document["in_sync"] is True

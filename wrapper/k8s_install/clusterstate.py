@@ -94,6 +94,16 @@ def publish(cluster: Cluster, record: dict[str, Any]) -> tuple[bool, str]:
     return False, f"could not write {NAMESPACE}/{NAME}: {why} (log: {result.artifacts})"
 
 
+def publish_latest(cluster: Cluster) -> tuple[bool, str]:
+    """Publish the newest run record in the repo: what `up`, `scale` and `upgrade` call last."""
+    from k8s_install import record
+
+    records = record.all_records(cluster.root)
+    if not records:
+        return False, "no run record to publish"
+    return publish(cluster, records[0])
+
+
 @dataclass
 class ClusterRecord:
     """What the cluster says. `reachable` False means we could not ask it (see `message`)."""
