@@ -75,3 +75,13 @@ def test_secret_values_never_reach_the_diff() -> None:
         "web", "apps", "", RENDERED, "", LIVE.replace("name: web\ndata", "name: web2\ndata")
     )
     assert "c2VjcmV0" not in result.manifest and "b3RoZXI" not in result.manifest
+
+
+def test_the_diff_output_matches_its_schema() -> None:
+    from k8s_install import jsonout
+
+    results = [
+        diff.compare("web", "apps", "a: 1\n", RENDERED, "a: 2\n", LIVE),
+        diff.compare("db", "apps", "", RENDERED, None, None),
+    ]
+    assert jsonout.errors("addons diff", {"releases": [r.as_dict() for r in results]}) == []

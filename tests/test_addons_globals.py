@@ -53,6 +53,8 @@ def test_an_embedded_reference_is_replaced_by_the_globals_text(
     prefix: str, suffix: str, key: str, value: Any
 ) -> None:
     assume(prefix or suffix)  # a whole-string reference keeps the type instead
+    # '$' right before a reference would read as the '$${' escape (documented limitation).
+    assume(not prefix.endswith("$"))
     text = refs.escape(prefix) + f"${{globals.{key}}}" + refs.escape(suffix)
     resolved, problems = refs.resolve(text, {key: value})
     assert problems == []
@@ -117,6 +119,12 @@ def test_bad_reference_syntax_is_named(text: str, message: str) -> None:
     _, problems = refs.resolve({"v": text}, {"a": 1}, "values")
     assert problems and problems[0].path == "values.v"
     assert message in problems[0].message
+
+
+def test_a_dollar_right_before_a_reference_reads_as_the_escape() -> None:
+    # The documented limitation: put such a '$' into the global's value instead.
+    assert refs.resolve("$${globals.a}", {"a": "x"})[0] == "${globals.a}"
+    assert refs.resolve("${globals.price}", {"price": "$5"})[0] == "$5"
 
 
 def test_a_mapping_cannot_be_embedded_in_a_string() -> None:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from k8s_install import config, state
+from k8s_install import config, jsonout, state
 from k8s_install.addons import catalog, graph, images
 from k8s_install.cli import cli
 
@@ -99,6 +99,7 @@ def test_fixture_charts_render_resolved_values_and_canonical_manifests(
     result = run("addons", "render", "-c", str(path), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
+    assert jsonout.errors("addons render", report) == []
     assert [(r["name"], r["wave"]) for r in report["releases"]] == [("web", 1), ("stack", 2)]
     web = path.parent / "rendered" / "addons" / "web"
     values = yaml.safe_load((web / "values.yaml").read_text())
@@ -135,6 +136,7 @@ def test_images_cover_containers_init_containers_cronjobs_subcharts_and_custom_r
     result = run("addons", "images", "-c", str(path), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
+    assert jsonout.errors("addons images", report) == []
     assert report["images"] == expected
     assert report["by_release"]["stack"] == expected[1:3] + expected[4:]
 
@@ -331,6 +333,7 @@ def test_disabling_a_preset_shows_its_removal_in_the_plan(env: None, tmp_path: P
     }
     assert {c.action for c in changes[1:]} == {"unchanged"}
     listed = run("addons", "list", "-c", str(path), "--json")
+    assert jsonout.errors("addons list", json.loads(listed.stdout)) == []
     rows = {r["name"]: r for r in json.loads(listed.stdout)["releases"]}
     assert rows["fluent-bit"]["enabled"] is False and rows["fluent-bit"]["wave"] is None
     assert rows["ingress-nginx"]["after"] == ["cert-manager", "metallb"]
@@ -340,6 +343,7 @@ def test_disabling_a_preset_shows_its_removal_in_the_plan(env: None, tmp_path: P
 def test_catalog_listing(tmp_path: Path) -> None:
     result = run("addons", "list", "--catalog", "--json")
     assert result.exit_code == 0
+    assert jsonout.errors("addons list", json.loads(result.stdout)) == []
     presets = {p["name"]: p for p in json.loads(result.stdout)["presets"]}
     assert sorted(presets) == sorted(PRESETS)
     assert presets["ingress-nginx"]["depends_on"] == ["metallb", "cert-manager"]

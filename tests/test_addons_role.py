@@ -20,6 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from k8s_install import jsonout
 from k8s_install.cli import cli
 from k8s_install.resources import data_dir, playbook
 
@@ -157,15 +158,15 @@ def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
 
-def final_document(text: str) -> dict[str, Any]:
-    decoder = json.JSONDecoder()
-    index, last = 0, {}
-    while index < len(text):
-        if text[index].isspace():
-            index += 1
-            continue
-        last, index = decoder.raw_decode(text, index)
-    return last
+def final_document(text: str, command: str = "addons apply") -> dict[str, Any]:
+    """The run result merged with the addons summary; every line must match the schema."""
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    for line in lines:
+        assert jsonout.errors(command, line) == [], line
+    result = next(line for line in lines if line.get("type") == "result")
+    summary = lines[-1]
+    assert summary["type"] == "addons" and summary["exit_code"] == result["exit_code"]
+    return {**result, **summary}
 
 
 def item_events(artifacts: Path, kind: str) -> list[str]:

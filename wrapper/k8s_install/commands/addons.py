@@ -235,16 +235,20 @@ def _run(
             "nothing was applied to this cluster yet (no state/applied.yaml): this run is "
             "recorded, but releases it installs are pruned only after a full `apply` or `up`"
         )
+    changes = [c.as_dict() for c in prepared.changes]
+    run_id = ""
     if check:  # check mode changes nothing: no record
         result = progress.execute(request, out)
     else:
         command = "addons remove" if removed else "addons apply"
         with record.recording(view or cluster, command, applied=view is not None) as rec:
-            rec.extra = {"changes": [c.as_dict() for c in prepared.changes]}
+            rec.extra = {"changes": changes}
             rec.result = progress.execute(request, out)
         result = rec.result
+        run_id = rec.recorded.run_id if rec.recorded else ""
     if out.json_mode:
-        out.emit({**result.as_dict(), "changes": [c.as_dict() for c in prepared.changes]})
+        summary = {"type": "addons", "changes": changes, "exit_code": int(result.exit_code)}
+        out.emit_line({**summary, "record": run_id})
     raise click.exceptions.Exit(int(result.exit_code))
 
 
