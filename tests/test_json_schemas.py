@@ -20,12 +20,6 @@ from k8s_install.runner import RunRequest
 # Commands with --json whose schema their owner has not published yet. Remove a name when its
 # schema lands in wrapper/k8s_install/data/schemas/ (the test below insists on it).
 PENDING: set[str] = {
-    "addons apply",
-    "addons diff",
-    "addons images",
-    "addons list",
-    "addons remove",
-    "addons render",
     "sandbox up",
     "sandbox status",
     "sandbox down",
