@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from k8s_install import config, jsonout, state
-from k8s_install.addons import catalog, graph, images
+from k8s_install.addons import catalog, graph, images, render
 from k8s_install.cli import cli
 
 CHARTS = Path(__file__).parent / "fixtures" / "charts"
@@ -347,3 +347,13 @@ def test_catalog_listing(tmp_path: Path) -> None:
     presets = {p["name"]: p for p in json.loads(result.stdout)["presets"]}
     assert sorted(presets) == sorted(PRESETS)
     assert presets["ingress-nginx"]["depends_on"] == ["metallb", "cert-manager"]
+
+
+def test_chart_archives_for_the_bundle(env: None, tmp_path: Path) -> None:
+    from k8s_install.addons import apply as addons_apply
+
+    releases = [{"preset": "metrics-server"}, {"name": "web", "chart": "./charts/web"}]
+    path = make_repo(tmp_path / "repo", {"releases": releases})
+    cluster = config.load(path)
+    archives = render.chart_archives(cluster.section("addons"), addons_apply.settings(cluster))
+    assert archives == {"metrics-server": PRESET_CHARTS / "metrics-server"}  # local charts stay

@@ -272,3 +272,13 @@ def _write(directory: Path, files: dict[str, str]) -> bool:
             stale.unlink()
             changed = True
     return changed
+
+
+def chart_archives(addons: dict[str, Any], settings: Settings) -> dict[str, Path]:
+    """release name -> chart archive, for every enabled repo or OCI release (pulled into the
+    cache when missing). The offline bundle copies these into its charts/ directory."""
+    found: dict[str, Path] = {}
+    for _, release, _ in prepare(addons):
+        if release.kind != "local":
+            found[release.name] = locate_chart(release, settings)
+    return found
