@@ -277,3 +277,17 @@ def test_build_refuses_bad_input_before_downloading(
     )
     assert bad_key.exit_code == 2 and "not an ed25519 private key" in bad_key.output
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_a_failed_build_leaves_no_partial_bundle(
+    servers: Sources, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    broken = planner.Plan(**{**servers.plan.as_dict(), "engine": servers.plan.engine})
+    broken.files = [planner.FileSpec("gone", "1", "https://github.com/k8s-install/none", "0" * 64)]
+    broken.charts = []
+    opts = build.Options(
+        tmp_path / "out.tar", keys[0], tmp_path / "cache", servers.mirrors, {}, wheels=False
+    )
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        build.build(broken, opts)
+    assert list(tmp_path.glob("out.tar*")) == []

@@ -107,6 +107,26 @@ def build(
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
     fetcher = fetcher or Fetcher(opts.cache_dir, opts.mirrors, opts.workers)
+    try:
+        manifest = _fill(plan, opts, stage, base, fetcher, log)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)  # partial downloads stay in the cache to resume
+        raise
+    if stage != opts.output:
+        _write_tar(stage, opts.output)
+        shutil.rmtree(stage)
+    return Result(
+        manifest,
+        opts.output,
+        time.perf_counter() - started,
+        fetcher.downloaded_bytes,
+        fetcher.cached_bytes,
+    )
+
+
+def _fill(
+    plan: Plan, opts: Options, stage: Path, base: mf.Manifest | None, fetcher: Fetcher, log: LogFn
+) -> mf.Manifest:
     items: list[mf.Item] = []
 
     downloads: list[tuple[str, FileSpec | ChartSpec, str]] = []
@@ -158,16 +178,7 @@ def build(
     raw = manifest.to_bytes()
     (stage / mf.MANIFEST).write_bytes(raw)
     (stage / mf.SIGNATURE).write_bytes(sign.sign(raw, opts.key))
-    if stage != opts.output:
-        _write_tar(stage, opts.output)
-        shutil.rmtree(stage)
-    return Result(
-        manifest,
-        opts.output,
-        time.perf_counter() - started,
-        fetcher.downloaded_bytes,
-        fetcher.cached_bytes,
-    )
+    return manifest
 
 
 def _check_unique(paths: list[str]) -> None:
