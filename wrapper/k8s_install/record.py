@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from k8s_install import __version__, gitrepo, inventory, runner, state, yamlfile
+from k8s_install import __version__, gitrepo, inventory, runner, state
 from k8s_install.config import Cluster
 from k8s_install.errors import InvalidInput, K8sInstallError, Problem
 from k8s_install.runner import RunResult
@@ -35,6 +35,8 @@ TOOL_OWNED = ("rendered/", f"{state.STATE_DIR}/", f"{RUNS_DIR}/")
 # Local-only directories (ignored by the .gitignore `init` writes; skipped if someone lost it).
 LOCAL_ONLY = (".k8s-install/", ".sandbox/", "backups/")
 MESSAGE_LIMIT = 300
+# Records are plain YAML we wrote ourselves: the C loader reads a long history fast.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SLOWEST = 10
 
 
@@ -303,7 +305,12 @@ def recording(cluster: Cluster, command: str, *, applied: bool = True) -> Iterat
 
 
 def load(path: Path) -> dict[str, Any]:
-    data = yamlfile.load(path).data
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(
+            f"{path} is not readable YAML: {exc}", fix="restore it from Git"
+        ) from None
     if not isinstance(data, dict) or "run_id" not in data:
         raise InvalidInput(f"{path} is not a run record", fix="remove it or restore it from Git")
     return data
