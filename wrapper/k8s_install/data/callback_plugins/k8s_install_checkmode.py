@@ -11,9 +11,14 @@ import json
 import os
 from typing import Any
 
-from ansible.plugins.callback import CallbackBase
+from ansible.plugins.callback import CallbackBase  # type: ignore[import-untyped]
 
 ENV = "K8S_INSTALL_CHECKMODE_LOG"
+
+
+def _items(res: dict[str, Any]) -> list[Any]:
+    raw = res.get("results")
+    return raw if isinstance(raw, list) else []
 
 
 class CallbackModule(CallbackBase):  # type: ignore[misc]
@@ -31,7 +36,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             return
         task = result._task
         res = result._result if isinstance(result._result, dict) else {}
-        items = res.get("results") if isinstance(res.get("results"), list) else []
+        items = _items(res)
         entry = {
             "kind": kind,
             "host": result._host.get_name(),
@@ -60,7 +65,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
 
     def v2_runner_on_ok(self, result: Any) -> None:
         res = result._result if isinstance(result._result, dict) else {}
-        items = res.get("results") if isinstance(res.get("results"), list) else []
+        items = _items(res)
         some_skipped = any(isinstance(i, dict) and i.get("skipped") for i in items)
         if result._task.check_mode is False or some_skipped:
             self._write("ok", result)
