@@ -289,3 +289,20 @@ def test_no_log_secrets_stay_out_of_the_record_and_git(repo: Path, tmp_path: Pat
     assert canary not in text
     assert "no_log" in text  # the failure is there, its output hidden
     assert canary not in gitrepo.git(repo, "log", "-p", "--all")
+
+
+def test_a_cluster_file_with_another_name_is_committed(tmp_path: Path) -> None:
+    from k8s_install.resources import sample_cluster
+
+    repo = tmp_path / "sites"
+    repo.mkdir()
+    gitrepo.git(repo, "init", "--quiet", "--initial-branch=main")
+    (repo / "berlin.yaml").write_text(sample_cluster().read_text())
+    gitrepo.git(repo, "add", "berlin.yaml")
+    gitrepo.git(repo, "commit", "--quiet", "-m", "Berlin")
+    cluster = config.load(repo / "berlin.yaml")
+    (repo / "berlin.yaml").write_text((repo / "berlin.yaml").read_text() + "# applied edit\n")
+    assert record.ensure_clean(cluster, allow_dirty=True) == ["berlin.yaml"]
+    run_id = record.commit_run(cluster, None, command="up", applied=False)
+    committed = gitrepo.git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert sorted(committed) == ["berlin.yaml", f"runs/{run_id}.yaml"]

@@ -29,7 +29,8 @@ from k8s_install.runner import RunResult
 RUNS_DIR = "runs"
 FORMAT = 1
 # What a run commits, relative to the cluster repo.
-COMMITTED = ("cluster.yaml", inventory.DIRNAME, "rendered", state.STATE_DIR, RUNS_DIR)
+# What a run commits besides the cluster file itself (which may be named other than cluster.yaml).
+COMMITTED = (inventory.DIRNAME, "rendered", state.STATE_DIR, RUNS_DIR)
 # Written only by k8s-install: changes there are the tool's, not the user's.
 TOOL_OWNED = ("rendered/", f"{state.STATE_DIR}/", f"{RUNS_DIR}/")
 # Local-only directories (ignored by the .gitignore `init` writes; skipped if someone lost it).
@@ -185,7 +186,8 @@ def _message(record: dict[str, Any]) -> str:
 
 def _commit(cluster: Cluster, record: dict[str, Any]) -> str:
     root = cluster.root
-    paths = [p for p in COMMITTED if (root / p).exists() or _tracked(root, p)]
+    candidates = [cluster.path.name, *COMMITTED]
+    paths = [p for p in candidates if (root / p).exists() or _tracked(root, p)]
     gitrepo.git(root, "add", "--all", "--", *paths)
     gitrepo.git(root, "commit", "--quiet", "-m", _message(record), "--", *paths)
     return gitrepo.head(root)
