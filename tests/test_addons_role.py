@@ -169,33 +169,29 @@ def final_document(text: str, command: str = "addons apply") -> dict[str, Any]:
     return {**result, **summary}
 
 
-def item_events(artifacts: Path, kind: str) -> list[str]:
-    labels = []
-    for path in sorted((artifacts / "job_events").glob("*.json")):
-        event = json.loads(path.read_text())
-        if event.get("event") == kind:
-            labels.append(str(event["event_data"]["res"].get("_ansible_item_label")))
-    return labels
-
-
-def test_apply_renders_then_installs_in_waves_and_stops_at_the_first_failure(repo: Path) -> None:
+def test_apply_installs_a_wave_at_once_and_stops_before_the_next(repo: Path) -> None:
+    make_repo(repo.parent, [*RELEASES, {"name": "cache", "chart": "./charts/stack"}])
     kubeconfig = str(repo.parent / "kubeconfig")
     result = invoke("addons", "apply", "-c", str(repo), "--kubeconfig", kubeconfig, "--json")
     assert result.exit_code == 1, result.output
     report = final_document(result.stdout)
     assert [(c["action"], c["name"], c["wave"]) for c in report["changes"]] == [
+        ("install", "cache", 1),
         ("install", "web", 1),
         ("install", "stack", 2),
     ]
     assert (repo.parent / "rendered/addons/web/manifest.yaml").is_file()
-    assert report["failures"][0]["task"] == "Install or upgrade releases, wave by wave"
+    # Both releases of wave 1 were tried (in parallel, one in-memory host each); wave 2 never ran.
+    failed = sorted(f["host"] for f in report["failures"])
+    assert failed == ["k8s-install-addon-cache", "k8s-install-addon-web"]
+    assert {f["task"] for f in report["failures"]} == {"Install or upgrade the release"}
+    stack = report["hosts"]["k8s-install-addon-stack"]
+    assert (stack["failures"], stack["changed"]) == (0, 0)
     artifacts = Path(report["artifacts"])
-    failed = item_events(artifacts, "runner_item_on_failed")
-    assert failed == ["wave 1: web/web"]  # stack (wave 2) was never tried
     assert "kubernetes cluster unreachable" in (artifacts / "stdout").read_text()
     plan = yaml.safe_load((repo.parent / ".k8s-install/addons/plan.yaml").read_text())
-    assert [r["name"] for r in plan["addons_releases"]] == ["web", "stack"]
-    assert plan["addons_releases"][0]["chart"].endswith("web-1.2.0.tgz")
+    assert [r["name"] for r in plan["addons_releases"]] == ["cache", "web", "stack"]
+    assert plan["addons_releases"][1]["chart"].endswith("web-1.2.0.tgz")
 
 
 def test_pruning_runs_first_and_needs_confirmation(repo: Path) -> None:

@@ -7,6 +7,7 @@ The role gets chart archives and values files by path, plus the removals (prunin
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,8 +148,15 @@ def request(
 ) -> runner.RunRequest:
     """The `addons apply` / `addons remove` run."""
     variables = {"k8s_install_command": "addons", **extravars(cluster, prepared, kubeconfig)}
+    widest = max(Counter(r["wave"] for r in prepared.plan["addons_releases"]).values(), default=1)
     return runner.for_cluster(
-        cluster, PLAYBOOK, "addons", check=check, diff=check, extravars=variables
+        cluster,
+        PLAYBOOK,
+        "addons",
+        check=check,
+        diff=check,
+        extravars=variables,
+        node_count=max(len(cluster.nodes), widest),  # forks: a whole wave at once
     )
 
 
