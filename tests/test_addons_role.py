@@ -269,3 +269,18 @@ def test_a_successful_addons_run_records_only_the_addons_as_applied(
     records = list((path.parent / "runs").glob("*.yaml"))
     assert len(records) == 1
     assert yaml.safe_load(records[0].read_text())["command"] == "addons apply"
+
+
+def test_drift_of_addons_needs_a_kubeconfig(repo: Path) -> None:
+    from k8s_install import config
+    from k8s_install.addons import drift
+    from k8s_install.errors import K8sInstallError
+
+    with pytest.raises(K8sInstallError, match="no kubeconfig"):
+        drift.detect(config.load(repo))
+
+
+def test_list_explains_an_empty_addons_section(tmp_path: Path) -> None:
+    path = make_repo(tmp_path / "repo", [])
+    result = invoke("addons", "list", "-c", str(path))
+    assert result.exit_code == 0 and "no addon releases" in result.output

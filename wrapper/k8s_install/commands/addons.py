@@ -93,6 +93,12 @@ def list_command(config_path: Path, show_catalog: bool) -> None:
     if out.json_mode:
         out.emit({"releases": rows})
         return
+    if not rows:
+        out.info(
+            f"{cluster.name} has no addon releases: add some under addons.releases "
+            "(`k8s-install addons list --catalog` shows the presets)"
+        )
+        return
     out.table(
         f"addons of {cluster.name}",
         ["wave", "release", "chart", "version", "namespace", "after", "enabled"],
