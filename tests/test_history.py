@@ -188,12 +188,14 @@ CHECK_PLAY = """\
 - name: Things drift can and cannot check
   hosts: all
   gather_facts: false
+  force_handlers: true
   tasks:
     - name: Manage a file
       ansible.builtin.copy:
         content: "managed: true\\n"
         dest: "{{ target }}"
         mode: "0644"
+      notify: Reload something
     - name: Read a value for real
       ansible.builtin.command:
         cmd: echo value
@@ -211,6 +213,11 @@ CHECK_PLAY = """\
     - name: Fail only in check mode
       ansible.builtin.assert:
         that: ansible_check_mode is false
+  handlers:
+    - name: Reload something
+      ansible.builtin.debug:
+        msg: a consequence of the file change, not drift of its own
+      changed_when: true
 """
 
 
@@ -236,6 +243,12 @@ def test_check_run_classifies_drift_and_blind_spots(tmp_path: Path) -> None:
     result = run_playbook(drift.checking(base, log))
     drifted, unchecked, unreachable, seen = drift.report_for(result, log)
 
+    handler_ran = any(
+        (e.get("event_data") or {}).get("task") == "Reload something"
+        and e.get("event") == "runner_on_ok"
+        for e in drift._events(result.artifacts)
+    )
+    assert handler_ran  # ... and reported changed, yet it is no drift of its own
     assert target.read_text() == "managed: false\n"  # check mode changed nothing
     assert seen == ["localhost"] and unreachable == []
     assert [(d.host, d.path) for d in drifted] == [("localhost", str(target))]

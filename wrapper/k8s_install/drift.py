@@ -262,6 +262,8 @@ def classify(
                 reason += f": {message[-1][:200]}"
             unchecked.append(Unchecked(host, task, reason))
             continue
+        if logged.get("handler"):
+            continue  # a handler follows from a change already reported (or not): not drift itself
         if logged.get("check_mode") is False:
             if logged.get("changed") or res.get("changed"):
                 unchecked.append(Unchecked(host, task, "runs outside check mode and changed"))

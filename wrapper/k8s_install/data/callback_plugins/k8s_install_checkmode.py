@@ -1,4 +1,4 @@
-"""Ansible callback for `k8s-install drift`: why tasks were skipped, and which ran for real.
+"""Ansible callback for `k8s-install drift`: why tasks were skipped, which ran for real, handlers.
 
 ansible-runner's events carry no result for a skipped task, so a task skipped because it cannot
 run in check mode looks the same as one skipped by `when:`. This callback writes one JSON line
@@ -44,6 +44,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             "action": task.action,
             "uuid": str(task._uuid),
             "check_mode": task.check_mode,
+            "handler": type(task).__name__ == "Handler",
             "changed": bool(res.get("changed")),
             "reason": str(res.get("skip_reason") or res.get("msg") or ""),
             "items": [
@@ -67,5 +68,6 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         res = result._result if isinstance(result._result, dict) else {}
         items = _items(res)
         some_skipped = any(isinstance(i, dict) and i.get("skipped") for i in items)
-        if result._task.check_mode is False or some_skipped:
+        handler = type(result._task).__name__ == "Handler"
+        if result._task.check_mode is False or some_skipped or handler:
             self._write("ok", result)
