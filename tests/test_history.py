@@ -40,7 +40,9 @@ def test_history_and_show_json_validate(repo: Path) -> None:
     assert code == 0
     assert json.loads(output)["runs"] == []
     cluster = config.load(repo / "cluster.yaml")
-    failed = record.commit_run(cluster, None, command="up", applied=True, extra={"error": "boom"})
+    failed = record.commit_run(
+        cluster, None, command="up", applied=True, extra={"error": "boom [/x] [Errno 2]"}
+    )
     applied = _apply_recorded(repo)
 
     code, output = _invoke("history", "-c", config_path, "--json")
@@ -57,7 +59,7 @@ def test_history_and_show_json_validate(repo: Path) -> None:
     assert code == 0, output
     shown = json.loads(output)
     assert jsonout.errors("show", shown) == []
-    assert shown["record"]["extra"] == {"error": "boom"}
+    assert shown["record"]["extra"] == {"error": "boom [/x] [Errno 2]"}
     assert shown["log"].endswith(f".k8s-install/artifacts/{failed}")
     assert shown["log_present"] is False
     # Every record on disk conforms to the published run-record schema.
@@ -67,6 +69,9 @@ def test_history_and_show_json_validate(repo: Path) -> None:
     code, output = _invoke("show", "-c", config_path)
     assert code == 0
     assert "log:" in output and "not on this machine" in output
+    code, output = _invoke("show", failed, "-c", config_path)
+    assert code == 0, output
+    assert "boom [/x] [Errno 2]" in output  # data with brackets is shown, not parsed as markup
     code, output = _invoke("show", "nope", "-c", config_path)
     assert code == 2
 

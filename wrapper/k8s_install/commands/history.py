@@ -30,6 +30,11 @@ def _wide(out: Output) -> Console:
     return Console(width=120, highlight=False, soft_wrap=True)
 
 
+def _e(value: object) -> str:
+    """Data shown inside rich markup: brackets in a task name or message must stay literal."""
+    return escape(str(value))
+
+
 def _colour(result: str) -> str:
     return f"[{RESULT_COLOURS.get(result, 'red')}]{result}[/]"
 
@@ -80,9 +85,9 @@ def history(config_path: Path, limit: int) -> None:
         out.emit({"repo": str(root), "total": len(records), "runs": rows})
         return
     if not rows:
-        out.info(f"no runs recorded in {root / record.RUNS_DIR} yet")
+        out.info(f"no runs recorded in {_e(root / record.RUNS_DIR)} yet")
         return
-    table = Table(title=f"Runs recorded in {root}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=f"Runs recorded in {_e(root)}", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("run id", "started", "command", "result", "changed", "failed", "commit"):
         table.add_column(column, no_wrap=column in ("run id", "started", "commit"))
     for r in rows:
@@ -144,10 +149,10 @@ def _show_record(out: Output, entry: dict[str, Any], commit: str, log: Path) -> 
     )
     out.info(
         f"  started {entry.get('started')}, ended {entry.get('ended')} "
-        f"({entry.get('duration_seconds')} s), by {entry.get('operator', '?')}"
+        f"({entry.get('duration_seconds')} s), by {_e(entry.get('operator', '?'))}"
     )
     out.info(
-        f"  cluster {cluster.get('name')} (digest {str(cluster.get('digest', ''))[:12]}), "
+        f"  cluster {_e(cluster.get('name'))} (digest {str(cluster.get('digest', ''))[:12]}), "
         f"engine {versions.get('engine')}, bundle {versions.get('bundle') or '-'}, "
         f"k8s-install {versions.get('k8s_install')}"
     )
@@ -156,7 +161,7 @@ def _show_record(out: Output, entry: dict[str, Any], commit: str, log: Path) -> 
         f"commit: {commit[:12] if commit else 'not committed'}"
     )
     if entry.get("stopped_at"):
-        out.info(f"  stopped at {entry['stopped_at']}")
+        out.info(f"  stopped at {_e(entry['stopped_at'])}")
     hosts = entry.get("hosts") or {}
     if hosts:
         out.table(
@@ -164,7 +169,7 @@ def _show_record(out: Output, entry: dict[str, Any], commit: str, log: Path) -> 
             ["host", "ok", "changed", "failed", "unreachable", "skipped"],
             [
                 [
-                    name,
+                    _e(name),
                     *(h.get(k, 0) for k in ("ok", "changed", "failed", "unreachable", "skipped")),
                 ]
                 for name, h in sorted(hosts.items())
@@ -174,17 +179,17 @@ def _show_record(out: Output, entry: dict[str, Any], commit: str, log: Path) -> 
         out.table(
             "Slowest tasks",
             ["seconds", "host", "task"],
-            [[t["seconds"], t["host"], t["task"]] for t in entry["slowest_tasks"]],
+            [[t["seconds"], _e(t["host"]), _e(t["task"])] for t in entry["slowest_tasks"]],
         )
     for failure in entry.get("failures") or []:
         out.info(
-            f"  [red]{failure['kind']}[/] {failure['host']}: {failure['task']}: "
-            f"{failure['message']}"
+            f"  [red]{_e(failure['kind'])}[/] {_e(failure['host'])}: {_e(failure['task'])}: "
+            f"{_e(failure['message'])}"
         )
     for key, value in (entry.get("extra") or {}).items():
-        out.info(f"  {key}: {value}")
+        out.info(f"  {_e(key)}: {_e(value)}")
     where = "" if log.is_dir() else " (not on this machine: logs stay where the run ran)"
-    out.info(f"  log: {log}{where}")
+    out.info(f"  log: {_e(log)}{where}")
 
 
 # status
@@ -279,7 +284,7 @@ def status(config_path: Path, kubeconfig: Path | None, no_cluster: bool) -> None
 
 def _show_status(out: Output, doc: dict[str, Any]) -> None:
     git_side = doc["git"]
-    out.info(f"[bold]{doc['cluster']}[/bold] ({doc['config']})")
+    out.info(f"[bold]{doc['cluster']}[/bold] ({_e(doc['config'])})")
     last = git_side["last_applied_run"]
     if git_side["applied"] and last:
         out.info(
@@ -301,16 +306,16 @@ def _show_status(out: Output, doc: dict[str, Any]) -> None:
         actions = doc["pending"].get("actions") or []
         out.info(f"  cluster.yaml: [yellow]{len(actions)} pending action(s)[/yellow]")
         for action in actions:
-            out.info(f"    - {action['kind']}: {action['summary']}")
+            out.info(f"    - {_e(action['kind'])}: {_e(action['summary'])}")
         for problem in doc["pending"].get("problems") or []:
-            out.info(f"    [red]blocked[/red] {problem['path']}: {problem['message']}")
+            out.info(f"    [red]blocked[/red] {_e(problem['path'])}: {_e(problem['message'])}")
     for path in git_side["uncommitted"]:
-        out.warn(f"uncommitted change in {path}")
+        out.warn(f"uncommitted change in {_e(path)}")
     record_side = doc["cluster_record"]
     if not record_side["reachable"]:
-        out.info(f"  cluster: [yellow]unknown[/yellow]: {record_side['message']}")
+        out.info(f"  cluster: [yellow]unknown[/yellow]: {_e(record_side['message'])}")
     elif not record_side["run_id"]:
-        out.info(f"  cluster: {record_side['message']}")
+        out.info(f"  cluster: {_e(record_side['message'])}")
     else:
         out.info(
             f"  cluster: run {record_side['run_id']} ({record_side['result']}), "
@@ -319,7 +324,7 @@ def _show_status(out: Output, doc: dict[str, Any]) -> None:
     if doc["disagreements"]:
         out.warn("Git and the cluster disagree:")
         for line in doc["disagreements"]:
-            out.info(f"    - {line}")
+            out.info(f"    - {_e(line)}")
     elif record_side["reachable"] and record_side["run_id"]:
         out.info("  [green]Git and the cluster agree[/green]")
 
@@ -359,7 +364,7 @@ def drift_command(config_path: Path, no_addons: bool) -> None:
 def _show_drift(out: Output, report: drift.DriftReport) -> None:
     if not report.run_id:
         for note in report.notes:
-            out.info(note)
+            out.info(_e(note))
         return
     out.info(f"compared with {report.compared_with}")
     for host in report.hosts:
@@ -370,24 +375,24 @@ def _show_drift(out: Output, report: drift.DriftReport) -> None:
             continue
         out.info(f"[red]{host}: drifted[/red]" if items else f"[green]{host}: in sync[/green]")
         for item in items:
-            out.info(f"  {item.path or item.task}  [dim]({item.task})[/dim]")
+            out.info(f"  {_e(item.path or item.task)}  [dim]({_e(item.task)})[/dim]")
             for line in item.diff.splitlines():
                 colour = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
                 text = escape(line)
                 out.info(f"    [{colour}]{text}[/]" if colour else f"    {text}")
         for entry in unchecked:
-            out.info(f"  [yellow]cannot check[/yellow] {entry.task}: {entry.reason}")
+            out.info(f"  [yellow]cannot check[/yellow] {_e(entry.task)}: {_e(entry.reason)}")
     for addon in report.addons:
         name = f"{addon.get('namespace', '')}/{addon.get('name', '')}".strip("/")
         colour = "red" if addon.get("status") in drift.ADDON_DRIFT else "green"
-        out.info(f"[{colour}]addon {name}: {addon.get('status')}[/]")
+        out.info(f"[{colour}]addon {_e(name)}: {_e(addon.get('status'))}[/]")
         for key in ("values_diff", "manifest_diff"):
             for line in str(addon.get(key) or "").splitlines()[:50]:
                 out.info(f"    {escape(line)}")
     for note in report.notes:
-        out.info(f"[dim]{note}[/dim]")
+        out.info(f"[dim]{_e(note)}[/dim]")
     verdict = "[red]drift found[/red]" if report.has_drift else "[green]no drift[/green]"
-    out.info(f"{verdict}; log: {report.log}")
+    out.info(f"{verdict}; log: {_e(report.log)}")
 
 
 COMMANDS: list[click.Command] = [history, show, status, drift_command]
