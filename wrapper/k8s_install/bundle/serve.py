@@ -34,14 +34,14 @@ def bundle_dir(cluster: Cluster, bundle: Path | None) -> Path:
             fix="give the bundle directory or .tar",
         )
     target = cluster.root / UNPACK_DIR / path.stem
-    if (target / mf.MANIFEST).is_file() and (target / mf.MANIFEST).read_bytes() == _tar_manifest(
+    if (target / mf.MANIFEST).is_file() and (target / mf.MANIFEST).read_bytes() == tar_manifest(
         path
     ):
         return target
     return build.unpack(path, target)
 
 
-def _tar_manifest(archive: Path) -> bytes:
+def tar_manifest(archive: Path) -> bytes:
     import tarfile
 
     with tarfile.open(archive) as tar:

@@ -10,7 +10,7 @@ import hashlib
 import os
 import tarfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +211,3 @@ def verify(bundle: Path, key: Path, base: Path | None = None) -> Report:
         fix="give a bundle directory or .tar",
         code=ExitCode.INVALID_INPUT,
     )
-
-
-ProgressFn = Callable[[str], None]

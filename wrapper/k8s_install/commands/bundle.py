@@ -325,6 +325,8 @@ def build_cmd(
 
 
 def _mb(size: int) -> str:
+    if size < 1_000_000:
+        return f"{size / 1e3:.1f} kB"
     return f"{size / 1e6:.1f} MB"
 
 
@@ -399,7 +401,7 @@ def verify_cmd(bundle_path: Path, key: Path | None, base: Path | None, config_pa
 
 def _load_any(path: Path) -> mf.Manifest:
     if path.is_file():
-        return mf.from_bytes(server._tar_manifest(path), str(path))
+        return mf.from_bytes(server.tar_manifest(path), str(path))
     return mf.load(path)
 
 
@@ -524,7 +526,8 @@ def serve_cmd(config_path: Path, bundle_path: Path | None, key: Path | None) -> 
             code=ExitCode.INVALID_INPUT,
         )
     public = _key_for(key, config_path)
-    report = verifier.verify(bundle_path or server.bundle_dir(cluster, None), public)
+    unpacked = server.bundle_dir(cluster, bundle_path)
+    report = verifier.verify(unpacked, public)  # what is served is what was verified
     if not report.ok:
         out.error(
             "the bundle does not verify; nothing was served",
@@ -533,7 +536,6 @@ def serve_cmd(config_path: Path, bundle_path: Path | None, key: Path | None) -> 
         if out.json_mode:
             out.emit({"verify": report.as_dict(), "status": "failed"})
         raise click.exceptions.Exit(ExitCode.RUN_FAILED)
-    unpacked = server.bundle_dir(cluster, bundle_path)
     paths = tls.ensure(cluster.root / tls.DIR, cluster.name, server.tls_names(cluster))
     result = progress.execute(server.run_request(cluster, unpacked, paths), out)
     if result.exit_code != ExitCode.OK:
