@@ -11,14 +11,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
-from k8s_install.bundle import build, oci, sign
+from k8s_install import config
+from k8s_install.bundle import build, charts, oci, sign
 from k8s_install.bundle import manifest as mf
 from k8s_install.bundle import plan as planner
 from k8s_install.bundle.sources import DownloadError, Fetcher
 from k8s_install.cli import cli
-from test_bundle_servers import Sources, build_sources, need_servers, nginx, registry
+from k8s_install.errors import K8sInstallError
+from test_bundle_servers import (
+    UPSTREAM_CHARTS,
+    Sources,
+    build_sources,
+    need_servers,
+    nginx,
+    registry,
+)
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +301,26 @@ def test_a_failed_build_leaves_no_partial_bundle(
     with pytest.raises(DownloadError, match="HTTP 404"):
         build.build(broken, opts)
     assert list(tmp_path.glob("out.tar*")) == []
+
+
+def test_addon_charts_come_from_the_repository_index(servers: Sources, sample_copy: Path) -> None:
+    spec = servers.plan.charts[0]
+    resolved = charts.resolve(UPSTREAM_CHARTS, "test-chart", "1.0.0", servers.mirrors)
+    assert resolved == spec  # url joined from the index, sha256 = the index digest
+    with pytest.raises(K8sInstallError, match=r"no chart test-chart version 9\.9\.9"):
+        charts.resolve(UPSTREAM_CHARTS, "test-chart", "9.9.9", servers.mirrors)
+    data = yaml.safe_load(sample_copy.read_text())
+    data["addons"] = {
+        "releases": [
+            {
+                "name": "t",
+                "chart": "test-chart",
+                "repo": UPSTREAM_CHARTS,
+                "version": "1.0.0",
+                "namespace": "t",
+            },
+        ]
+    }
+    sample_copy.write_text(yaml.safe_dump(data))
+    found, notes = charts.for_cluster(config.load(sample_copy), servers.mirrors)
+    assert found == [spec] and notes == []

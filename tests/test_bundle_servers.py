@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from k8s_install.bundle import oci
 from k8s_install.bundle.plan import ChartSpec, FileSpec, Plan
@@ -116,6 +117,23 @@ def registry(work: Path) -> Iterator[str]:
         proc.wait(10)
 
 
+def _add_to_chart_index(repo_dir: Path, chart: ChartSpec) -> None:
+    """A Helm repository index.yaml, as `helm repo index` writes it (name, version, urls, digest)."""
+    index_file = repo_dir / "index.yaml"
+    index = yaml.safe_load(index_file.read_text()) if index_file.exists() else None
+    index = index or {"apiVersion": "v1", "entries": {}}
+    versions = index["entries"].setdefault(chart.name, [])
+    versions.append(
+        {
+            "name": chart.name,
+            "version": chart.version,
+            "urls": [chart.url.rsplit("/", 1)[-1]],
+            "digest": chart.sha256,
+        }
+    )
+    index_file.write_text(yaml.safe_dump(index))
+
+
 @dataclass
 class Sources:
     plan: Plan
@@ -181,6 +199,7 @@ def build_sources(
     chart = ChartSpec(
         "test-chart", version, f"https://{chart_rel}", sha256_file(www / chart_rel)[0]
     )
+    _add_to_chart_index(www / "charts.k8s-install.test", chart)
     layout = www.parent / f"push-layout-{version}"
     refs = []
     for index in range(images):

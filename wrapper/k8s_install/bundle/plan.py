@@ -239,9 +239,16 @@ def addon_images(cluster: Cluster) -> list[str]:
 
 
 def from_cluster(
-    cluster: Cluster, engine: Path, arch: str = "amd64", python_version: str = "3.11"
+    cluster: Cluster,
+    engine: Path,
+    arch: str = "amd64",
+    python_version: str = "3.11",
+    mirrors: dict[str, str] | None = None,
 ) -> Plan:
+    from k8s_install.bundle import charts
+
     resolved = resolve_engine(cluster, engine, arch)
+    chart_specs, _notes = charts.for_cluster(cluster, mirrors)
     lock = engine_data.lock(cluster.engine_release)
     files = [
         FileSpec(f["name"], _version_from_url(f["name"], f["url"]), f["url"], _hex(f["checksum"]))
@@ -258,6 +265,7 @@ def from_cluster(
         ),
         files=files,
         images=images,
+        charts=chart_specs,
         wheels={
             "python_version": python_version,
             "platform": f"manylinux2014_{ARCHES[arch]}",

@@ -70,10 +70,15 @@ def keygen(prefix: Path, force: bool) -> None:
 
 
 def _engine_plan(
-    config_path: Path, engine_dir: Path | None, arch: str, python: str
+    config_path: Path,
+    engine_dir: Path | None,
+    arch: str,
+    python: str,
+    mirrors: dict[str, str] | None = None,
 ) -> planner.Plan:
     cluster = config.load(config_path)
-    return planner.from_cluster(cluster, planner.engine_dir(engine_dir), arch, python)
+    engine = planner.engine_dir(engine_dir)
+    return planner.from_cluster(cluster, engine, arch, python, mirrors)
 
 
 ENGINE_DIR = click.option(
@@ -107,9 +112,20 @@ PYTHON = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the plan as YAML (edit it, then `bundle build --plan`).",
 )
+@click.option(
+    "--mirror",
+    multiple=True,
+    metavar="PREFIX=URL",
+    help="Read chart repository indexes under PREFIX from URL instead (repeatable).",
+)
 @json_option
 def plan_cmd(
-    config_path: Path, engine_dir: Path | None, arch: str, python_version: str, output: Path | None
+    config_path: Path,
+    engine_dir: Path | None,
+    arch: str,
+    python_version: str,
+    output: Path | None,
+    mirror: tuple[str, ...],
 ) -> None:
     """List what a bundle for this cluster carries, as the pinned engine resolves it.
 
@@ -119,7 +135,8 @@ def plan_cmd(
       k8s-install bundle plan --arch arm64 -o plan.yaml
     """
     out = _out()
-    plan = _engine_plan(config_path, engine_dir, arch, python_version)
+    mirrors = sources.parse_mirrors(mirror)
+    plan = _engine_plan(config_path, engine_dir, arch, python_version, mirrors)
     if output:
         planner.save(plan, output)
     if out.json_mode:
@@ -286,7 +303,7 @@ def build_cmd(
     plan = (
         planner.load(plan_file)
         if plan_file
-        else _engine_plan(config_path, engine_dir, arch, python_version)
+        else _engine_plan(config_path, engine_dir, arch, python_version, mirrors)
     )
     if os_packages:
         plan.packages = [p.strip() for p in os_packages.split(",") if p.strip()]
