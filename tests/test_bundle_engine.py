@@ -72,3 +72,32 @@ def test_plan_follows_the_cluster_options(sample_copy: Path) -> None:
     assert not any("calico" in i for i in plan["images"])
     assert any(i.startswith("quay.io/cilium/cilium:") for i in plan["images"])
     assert "ciliumcli" in {f["name"] for f in plan["files"]}
+
+
+def test_engine_renders_containerd_hosts_with_our_ca(sample_copy: Path) -> None:
+    """Kubespray's own hosts.toml template, fed our containerd_registries_mirrors."""
+    import jinja2
+
+    from k8s_install import config
+    from k8s_install.bundle import offline
+
+    data = yaml.safe_load(sample_copy.read_text())
+    data["offline"] = {"enabled": True, "bundle": "b.tar", "repo_host": "cp1"}
+    sample_copy.write_text(yaml.safe_dump(data))
+    values = offline.group_vars(config.load(sample_copy))
+    template = Path(ENGINE, "roles", "container-engine", "containerd", "templates", "hosts.toml.j2")
+    env = jinja2.Environment()
+    env.filters["flatten"] = lambda value: [
+        x for v in value for x in (v if isinstance(v, list) else [v])
+    ]  # Ansible's filter, one level deep is all the template needs
+    compiled = env.from_string(template.read_text())
+    rendered = {
+        item["prefix"]: compiled.render(item=item)
+        for item in values["containerd_registries_mirrors"]
+    }
+    mine = rendered["10.0.0.11:5000"]
+    assert '[host."https://10.0.0.11:5000"]' in mine
+    assert 'ca = ["/etc/containerd/certs.d/10.0.0.11:5000/ca.crt"]' in mine
+    assert "skip_verify = false" in mine
+    assert 'server = "https://registry.k8s.io"' in rendered["registry.k8s.io"]
+    assert '[host."https://10.0.0.11:5000"]' in rendered["registry.k8s.io"]
