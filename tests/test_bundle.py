@@ -240,3 +240,56 @@ def test_every_bundle_command_has_examples() -> None:
         result = runner.invoke(cli, ["bundle", command, "--help"])
         assert result.exit_code == 0
         assert "Examples:" in result.output and "--json" in result.output
+
+
+def test_a_tar_bundle_is_streamed_and_tampering_named(
+    tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    import tarfile
+
+    root = tmp_path / "b"
+    _bundle(root, keys[0], {"files/a": b"a" * 3000, "files/b": b"b"})
+    (root / "files/b").write_bytes(b"B")  # tampered before packing
+    archive = tmp_path / "b.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in (mf.MANIFEST, mf.SIGNATURE, "files/a", "files/b"):
+            tar.add(root / name, arcname=name)
+    report = verifier.verify(archive, keys[1])
+    assert report.signature == "ok" and report.flipped == ["files/b"]
+
+
+def test_engine_archive_comes_from_the_signed_bundle(
+    sample_copy: Path, tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    from k8s_install.bundle import engine_source
+
+    root = sample_copy.parent / "bundle"
+    files = {"engine/kubespray-2.31.0.tar.gz": b"engine bytes"}
+    manifest = _bundle(root, keys[0], files)
+    engine = manifest.items[0]
+    manifest.items = [
+        mf.Item("engine", "kubespray", "2.31.0", "u", engine.sha256, engine.size, engine.paths)
+    ]
+    raw = manifest.to_bytes()
+    (root / mf.MANIFEST).write_bytes(raw)
+    (root / mf.SIGNATURE).write_bytes(sign.sign(raw, keys[0]))
+    data = yaml.safe_load(sample_copy.read_text())
+    data["offline"] = {
+        "enabled": True,
+        "bundle": "bundle",
+        "repo_host": "cp1",
+        "public_key": str(keys[1]),
+    }
+    sample_copy.write_text(yaml.safe_dump(data))
+    cluster = config.load(sample_copy)
+    assert engine_source.engine_archive(cluster) == root / "engine/kubespray-2.31.0.tar.gz"
+
+    sign.keygen(tmp_path / "other.key", tmp_path / "other.pub")
+    data["offline"]["public_key"] = str(tmp_path / "other.pub")
+    sample_copy.write_text(yaml.safe_dump(data))
+    with pytest.raises(K8sInstallError, match="signature does not match"):
+        engine_source.engine_archive(config.load(sample_copy))
+
+    data["offline"] = {"enabled": False}
+    sample_copy.write_text(yaml.safe_dump(data))
+    assert engine_source.engine_archive(config.load(sample_copy)) is None
