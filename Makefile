@@ -2,6 +2,8 @@
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
+# helm for the rendering tests: scripts/setup.sh installs the official binary here.
+export K8S_INSTALL_HELM ?= $(BIN)/helm
 
 .PHONY: setup demo lint test test-fast test-integration bench clean-sandbox
 
