@@ -123,6 +123,9 @@ def request_for(
     request.settings = replace(
         request.settings, extra={**request.settings.extra, **engine.ansible_settings(found)}
     )
+    if action.kind == "facts":
+        # The nodes were bootstrapped when they joined; only their facts are wanted.
+        request.skip_tags = [*request.skip_tags, "bootstrap_os"]
     if action.kind == "remove_node":
         with_node = removal_cluster(cluster, action.data["node"])
         directory = cluster.root / ".k8s-install" / "inventory-remove"
