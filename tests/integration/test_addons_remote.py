@@ -4,8 +4,8 @@ helm, the chart archives and the values to the first control-plane node, and run
 The sandbox has no Kubernetes (no API server, no /etc/kubernetes/admin.conf), so helm fails on
 the node; the test checks everything up to that boundary: what was copied, with which modes,
 and that the install of the first wave was delegated to cp1 and the second wave never ran.
-Hosts have no internet, so when the test image lacks python3-yaml (which kubernetes.core.helm
-needs on the node) the run stops at the role's package task instead, and the test says so.
+Hosts have no internet and the test image has no python3-yaml (kubernetes.core.helm needs
+PyYAML on the node), so the fixture copies PyYAML's pure Python package onto cp1 first.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,9 +62,21 @@ def repo(
     }
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     shutil.copytree(CHARTS, directory / "charts", ignore=shutil.ignore_patterns("presets"))
+    cp1 = sandbox_cluster.host("cp1")
+    added = ""
+    if cp1.exec("python3", "-c", "import yaml", check=False).returncode != 0:
+        # Hosts have no internet, and the test image lacks python3-yaml: copy PyYAML's pure
+        # Python package in, as the role's package task would install it from the mirror.
+        added = f"/usr/local/lib/python3.{sys.version_info.minor}/dist-packages/yaml"
+        cp1.exec("mkdir", "-p", str(Path(added).parent))
+        source = Path(yaml.__file__).parent
+        subprocess.run(["podman", "cp", str(source), f"{cp1.container}:{added}"], check=True)
+        cp1.exec("find", added, "-name", "*.so", "-delete")  # pure Python only
     yield directory
     for host in sandbox_cluster.names:
         sandbox_cluster.exec(host, "rm", "-rf", *REMOTE, check=False)
+    if added:
+        cp1.exec("rm", "-rf", added, check=False)
 
 
 def test_apply_copies_to_the_first_control_plane_and_runs_helm_there(
@@ -79,24 +93,14 @@ def test_apply_copies_to_the_first_control_plane_and_runs_helm_there(
     outcome = next(line for line in lines if line.get("type") == "result")
     assert result.exit_code == 1, result.output
     log = (Path(outcome["artifacts"]) / "stdout").read_text()
+    # Wave 1 ran on cp1 (delegated, as root) and failed for want of a cluster; wave 2 never ran.
+    assert [(f["host"], f["task"]) for f in outcome["failures"]] == [
+        ("k8s-install-addon-web", "Install or upgrade the release")
+    ]
+    assert outcome["hosts"]["k8s-install-addon-stack"]["failures"] == 0
+    assert "k8s-install-addon-web -> cp1" in log
+    assert "/etc/kubernetes/admin.conf" in log
     cp1 = sandbox_cluster.host("cp1")
-    has_pyyaml = cp1.exec("python3", "-c", "import yaml", check=False).returncode == 0
-    if has_pyyaml:
-        # Wave 1 ran on cp1 (delegated) and failed for want of a cluster; wave 2 never started.
-        assert [(f["host"], f["task"]) for f in outcome["failures"]] == [
-            ("k8s-install-addon-web", "Install or upgrade the release")
-        ]
-        assert outcome["hosts"]["k8s-install-addon-stack"]["failures"] == 0
-        assert "k8s-install-addon-web -> cp1" in log
-        assert "/etc/kubernetes/admin.conf" in log
-    else:
-        # The test image lacks python3-yaml and hosts have no internet: the role stops where it
-        # installs it, before any release. (Add python3-yaml to the test image to go further.)
-        assert [(f["host"], f["task"]) for f in outcome["failures"]] == [
-            ("cp1", "Install PyYAML, which kubernetes.core.helm needs on the target host")
-        ]
-        assert "k8s-install-addon-web" not in outcome["hosts"]
-
     listing = cp1.exec("find", "/var/lib/k8s-install/addons", "-printf", "%p %m\n").stdout
     assert "/var/lib/k8s-install/addons 700" in listing
     assert "/var/lib/k8s-install/addons/charts/web-1.2.0.tgz 600" in listing
