@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from k8s_install import config, runner
+from k8s_install import config, runner, security
 from k8s_install.commands.common import config_option, json_option, output
 
 
@@ -41,7 +41,14 @@ def ping(config_path: Path) -> None:
     """
     out = output()
     cluster = config.load(config_path)
-    request = runner.for_cluster(cluster, "ping.yml", "ping")
+    request = runner.for_cluster(
+        cluster,
+        "ping.yml",
+        "ping",
+        # A vaulted become password (access.become_password_vault_file) needs the vault
+        # password file; a missing one is reported before any host is contacted.
+        vault_password_file=security.vault_password_file(cluster),
+    )
     result = runner.run_playbook(request)
     report = host_results(result)
     for node in cluster.nodes:  # a node the run never reached still gets a row
