@@ -293,3 +293,28 @@ def test_engine_archive_comes_from_the_signed_bundle(
     data["offline"] = {"enabled": False}
     sample_copy.write_text(yaml.safe_dump(data))
     assert engine_source.engine_archive(config.load(sample_copy)) is None
+
+
+def test_serve_reextracts_a_stale_extraction(
+    sample_copy: Path, tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    import tarfile
+
+    from k8s_install.bundle import serve
+
+    root = tmp_path / "b"
+    _bundle(root, keys[0], {"files/a": b"a" * 100})
+    archive = sample_copy.parent / "site.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in (mf.MANIFEST, mf.SIGNATURE, "files/a"):
+            tar.add(root / name, arcname=name)
+    cluster = config.load(sample_copy)
+    unpacked = serve.bundle_dir(cluster, archive)
+    assert serve.is_extracted(cluster, unpacked) and verifier.verify(unpacked, keys[1]).ok
+    (unpacked / "files/a").write_bytes(b"tampered")
+    (unpacked / "files/planted").write_bytes(b"x")
+    assert serve.bundle_dir(cluster, archive) == unpacked  # same manifest: reused ...
+    assert not verifier.verify(unpacked, keys[1]).ok  # ... and caught by verify
+    again = serve.bundle_dir(cluster, archive, fresh=True)
+    assert verifier.verify(again, keys[1]).ok
+    assert not serve.is_extracted(cluster, root)

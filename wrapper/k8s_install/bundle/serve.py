@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
 from collections.abc import Callable
@@ -16,8 +17,11 @@ from k8s_install.errors import ExitCode, K8sInstallError
 UNPACK_DIR = Path(".k8s-install") / "offline" / "bundle"
 
 
-def bundle_dir(cluster: Cluster, bundle: Path | None) -> Path:
-    """The unpacked bundle: the directory itself, or a .tar extracted under .k8s-install/."""
+def bundle_dir(cluster: Cluster, bundle: Path | None, *, fresh: bool = False) -> Path:
+    """The unpacked bundle: the directory itself, or a .tar extracted under .k8s-install/.
+
+    An earlier extraction of the same .tar is reused unless `fresh`.
+    """
     path = bundle or engine_source.bundle_path(cluster)
     if path is None:
         raise K8sInstallError(
@@ -34,11 +38,15 @@ def bundle_dir(cluster: Cluster, bundle: Path | None) -> Path:
             fix="give the bundle directory or .tar",
         )
     target = cluster.root / UNPACK_DIR / path.stem
-    if (target / mf.MANIFEST).is_file() and (target / mf.MANIFEST).read_bytes() == tar_manifest(
-        path
-    ):
+    manifest = target / mf.MANIFEST
+    if not fresh and manifest.is_file() and manifest.read_bytes() == tar_manifest(path):
         return target
+    shutil.rmtree(target, ignore_errors=True)
     return build.unpack(path, target)
+
+
+def is_extracted(cluster: Cluster, unpacked: Path) -> bool:
+    return unpacked.parent == cluster.root / UNPACK_DIR
 
 
 def tar_manifest(archive: Path) -> bytes:
