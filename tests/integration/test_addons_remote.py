@@ -112,3 +112,17 @@ def test_apply_copies_to_the_first_control_plane_and_runs_helm_there(
     assert values == (repo / "rendered/addons/web/values.yaml").read_text()
     for worker in ("worker1", "worker2"):  # only the first control plane is touched
         assert sandbox_cluster.exec(worker, "test", "-e", REMOTE[0], check=False).returncode != 0
+
+
+def test_a_second_apply_copies_nothing_again(
+    sandbox_cluster: SandboxCluster, repo: Path, helm_binary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idempotence up to the boundary: helm, charts and values are already in place."""
+    monkeypatch.setenv("K8S_INSTALL_HELM", str(helm_binary))
+    result = CliRunner().invoke(
+        cli, ["addons", "apply", "-c", str(repo / "cluster.yaml"), "--json", "--yes"]
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    outcome = next(line for line in lines if line.get("type") == "result")
+    assert outcome["hosts"]["cp1"]["changed"] == 0, outcome["changed_tasks"]
+    assert outcome["changed_tasks"] == []
