@@ -151,3 +151,19 @@ def test_plan_reads_the_applied_state_from_the_cluster_repo(tmp_path: Path) -> N
     changes = graph.plan(tmp_path, addons(release("new")))
     assert [(c.action, c.name) for c in changes] == [("remove", "old"), ("install", "new")]
     assert graph.applied_addons(tmp_path / "nothing-applied") is None
+
+
+def test_summary_for_the_plan_lists_pruning_first() -> None:
+    applied = addons(release("a"), release("b"), release("c"))
+    desired = addons(release("a", values={"x": 1}), release("b", enabled=False), release("d"))
+    assert graph.summary(graph.changes(desired, applied)) == {
+        "install": ["d"],
+        "update": ["a"],
+        "prune": ["c", "b"],
+        "details": [
+            "prune c/c (deleted from cluster.yaml)",
+            "prune b/b (disabled (enabled: false))",
+            "upgrade a/a (values changed)",
+            "install d/d (new release)",
+        ],
+    }

@@ -190,3 +190,20 @@ def applied_addons(repo_root: Path) -> dict[str, Any] | None:
 def plan(repo_root: Path, desired_addons: dict[str, Any] | None) -> list[Change]:
     """changes() against what the cluster repo records as applied."""
     return changes(desired_addons, applied_addons(repo_root))
+
+
+def summary(steps: list[Change]) -> dict[str, Any]:
+    """Changes in the shape plan.Action.data uses: install/update/prune name lists, plus one
+    detail line per step that does something, removals (pruning) first."""
+    data: dict[str, Any] = {"install": [], "update": [], "prune": [], "details": []}
+    for step in steps:
+        if step.action == "unchanged":
+            continue
+        key = {"install": "install", "upgrade": "update", "remove": "prune"}[step.action]
+        data[key].append(step.name)
+        where = f"{step.namespace}/{step.name}"
+        data["details"].append(
+            f"{'prune' if step.action == 'remove' else step.action} {where}"
+            + (f" ({step.reason})" if step.reason else "")
+        )
+    return data
