@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
-import socket
-import tarfile
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from k8s_install.errors import ExitCode, InvalidInput, K8sInstallError, Problem
-from k8s_install.sandbox import clusterfile, image, keys, podman
+from k8s_install.sandbox import clusterfile, hostfiles, image, keys, podman, ready
 from k8s_install.sandbox.layout import (
     DIR_LABEL,
     LABEL,
@@ -29,41 +24,10 @@ from k8s_install.sandbox.layout import (
     node_specs,
 )
 
-Log = Callable[[str], None]
-READY_STATES = ("running", "degraded")
-WAIT_STATES = ("initializing", "starting", "")
-
-
-@dataclass
-class HostInfo:
-    """One host as podman and systemd see it."""
-
-    node: str
-    container: str
-    address: str
-    roles: list[str]
-    state: str = "missing"  # podman: running, exited, created, missing
-    system: str = ""  # systemctl is-system-running
-    failed_units: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SandboxInfo:
-    """A sandbox: where it is, its network and image, and its hosts."""
-
-    name: str
-    directory: str
-    network: str
-    subnet: str
-    image: str
-    cluster_file: str
-    ssh_key: str
-    known_hosts: str
-    user: str
-    hosts: list[HostInfo]
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# Re-exported: callers use hosts.HostInfo and hosts.SandboxInfo.
+from k8s_install.sandbox.model import HostInfo as HostInfo
+from k8s_install.sandbox.model import Log as Log
+from k8s_install.sandbox.model import SandboxInfo as SandboxInfo
 
 
 def _quiet(_message: str) -> None:
@@ -134,48 +98,6 @@ def _ensure_network(lay: Layout, subnet: str | None, outbound: bool, log: Log) -
     return str(info["subnets"][0]["subnet"])
 
 
-def _tar_member(
-    tar: tarfile.TarFile, path: str, mode: int, uid: int, data: bytes | None = None
-) -> None:
-    member = tarfile.TarInfo(path)
-    member.mode, member.uid, member.gid, member.mtime = mode, uid, uid, int(time.time())
-    if data is None:
-        member.type = tarfile.DIRTYPE
-        tar.addfile(member)
-    else:
-        member.size = len(data)
-        tar.addfile(member, io.BytesIO(data))
-
-
-def _host_files(lay: Layout, spec: NodeSpec, client: keys.KeyPair, hosts_file: str) -> bytes:
-    """A tar stream of what each host gets before boot: host key, authorized keys, /etc/hosts."""
-    host_key = keys.ensure_key(lay.host_key(spec.name), f"root@{spec.name}")
-    authorized = (client.public_line + "\n").encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        _tar_member(tar, "etc/ssh/ssh_host_ed25519_key", 0o600, 0, host_key.private.read_bytes())
-        _tar_member(
-            tar,
-            "etc/ssh/ssh_host_ed25519_key.pub",
-            0o644,
-            0,
-            (host_key.public_line + "\n").encode(),
-        )
-        _tar_member(tar, "etc/hosts", 0o644, 0, hosts_file.encode())
-        _tar_member(tar, "root/.ssh", 0o700, 0)
-        _tar_member(tar, "root/.ssh/authorized_keys", 0o600, 0, authorized)
-        home = f"home/{image.USER}/.ssh"
-        _tar_member(tar, home, 0o700, image.USER_UID)
-        _tar_member(tar, f"{home}/authorized_keys", 0o600, image.USER_UID, authorized)
-    return buf.getvalue()
-
-
-def _hosts_file(lay: Layout, specs: list[NodeSpec], subnet: str) -> str:
-    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
-    lines += [f"{address(subnet, s.index)} {s.name}" for s in specs]
-    return "\n".join(lines) + "\n"
-
-
 def _ulimits() -> list[str]:
     # nofile at most 20000 (the host's hard limit); nproc explicit, as runc cannot raise it here.
     return ["--ulimit", podman.NOFILE, "--ulimit", "nproc=32768:32768"]
@@ -226,57 +148,6 @@ def _containers(name: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def _system_state(container: str) -> tuple[str, list[str]]:
-    proc = podman.exec_in(container, ["systemctl", "is-system-running"], timeout=30)
-    state = proc.stdout.decode(errors="replace").strip()
-    failed: list[str] = []
-    if state == "degraded":
-        out = podman.exec_in(
-            container, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"], timeout=30
-        )
-        failed = [line.split()[0] for line in out.stdout.decode().splitlines() if line.strip()]
-    return state, failed
-
-
-def _ssh_banner(host: str, port: int = 22) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2) as conn:
-            return conn.recv(64).startswith(b"SSH-")
-    except OSError:
-        return False
-
-
-def _wait_ready(lay: Layout, hosts: list[HostInfo], timeout: float, log: Log) -> None:
-    """Until every host's systemd is up (running or degraded) and sshd answers."""
-    deadline = time.monotonic() + timeout
-    pending = {h.node: h for h in hosts}
-    while pending:
-        for node, host in list(pending.items()):
-            host.system, host.failed_units = _system_state(host.container)
-            if host.system in READY_STATES and _ssh_banner(host.address):
-                del pending[node]
-                if host.failed_units:
-                    log(
-                        f"{node}: systemd {host.system}; failed units: "
-                        + ", ".join(host.failed_units)
-                    )
-            elif host.system not in (*WAIT_STATES, *READY_STATES):
-                raise K8sInstallError(
-                    f"{node}: systemd is {host.system!r}",
-                    fix=f"see `podman logs {host.container}`; the kernel or runtime may refuse "
-                    "systemd in a container (use runc, cgroups v1 or v2 with delegation)",
-                )
-        if pending and time.monotonic() > deadline:
-            detail = ", ".join(f"{n}: systemd {h.system or 'unknown'}" for n, h in pending.items())
-            raise K8sInstallError(
-                f"hosts not ready after {timeout:.0f}s ({detail})",
-                fix="check `podman logs <container>` and `podman exec <container> "
-                "systemctl --failed`; sshd must listen on port 22",
-            )
-        if pending:
-            time.sleep(0.5)
-
-
 def up(
     name: str,
     directory: Path,
@@ -313,7 +184,7 @@ def up(
             log(f"removing {node} (not in the requested size)")
             _remove_host(lay, node)
     client = keys.ensure_key(lay.key, f"k8s-install-sandbox-{lay.name}")
-    hosts_file = _hosts_file(lay, specs, net)
+    hosts_file = hostfiles.hosts_file(lay, specs, net)
     hosts: list[HostInfo] = []
     known: list[str] = []
     existing = {(r.get("Labels") or {}).get(NODE_LABEL, ""): r for r in _containers(lay.name)}
@@ -326,7 +197,7 @@ def up(
             current = None
         if current is None:
             log(f"starting {host.container} at {host.address}")
-            _create_host(lay, s, net, tag, _host_files(lay, s, client, hosts_file))
+            _create_host(lay, s, net, tag, hostfiles.host_files(lay, s, client, hosts_file))
             podman.run(["start", host.container])
         else:
             if current.get("Image") not in (tag, tag.removeprefix("localhost/")):
@@ -342,7 +213,7 @@ def up(
         known.append(keys.known_hosts_line([s.name, host.address], pub))
         hosts.append(host)
     keys.write_known_hosts(lay.known_hosts, known)
-    _wait_ready(lay, hosts, timeout, log)
+    ready.wait_ready(lay, hosts, timeout, log)
     written = clusterfile.write(lay, specs, net)
     _save_state(
         lay,
@@ -400,7 +271,7 @@ def status(name: str, directory: Path) -> SandboxInfo | None:
         elif subnet and networks:
             host.address = _container_address(host.container, lay.network)
         if host.state == "running":
-            host.system, host.failed_units = _system_state(host.container)
+            host.system, host.failed_units = ready.system_state(host.container)
         hosts.append(host)
     return _info(lay, subnet, str(state.get("image", "")), hosts)
 
