@@ -14,6 +14,7 @@ import yaml
 
 from k8s_install import config, gitrepo, inventory, record, state
 from k8s_install.errors import ExitCode, InvalidInput
+from k8s_install.events import Event
 from k8s_install.runner import RunRequest, RunResult, run_playbook
 
 FAILING = """\
@@ -152,12 +153,24 @@ def test_record_survives_a_failing_git_commit(repo: Path, tmp_path: Path) -> Non
 def test_interrupted_run_is_recorded(repo: Path, tmp_path: Path) -> None:
     """Ctrl-C (a real SIGINT to this process) during a run still leaves a record."""
     cluster = config.load(repo / "cluster.yaml")
-    timer = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        result = _local_run(repo, tmp_path, SLEEPING)
-    finally:
-        timer.cancel()
+    playbook = tmp_path / "sleep.yml"
+    playbook.write_text(SLEEPING)
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n"
+    )
+    request = RunRequest(playbook=playbook, inventory=hosts, private_dir=repo / ".k8s-install")
+    sent: list[bool] = []
+
+    def interrupt_once_waiting(event: Event) -> None:
+        # Ctrl-C once the sleeping task has started: deterministic even on a loaded machine.
+        if event.kind == "task" and event.task == "Wait" and not sent:
+            sent.append(True)
+            threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+
+    result = run_playbook(request, interrupt_once_waiting)
+    assert sent
     assert result.status == "interrupted"
     run_id = record.commit_run(cluster, result, command="up", applied=True)
     data = record.find(repo, run_id)
