@@ -58,7 +58,9 @@ def main() -> None:
     memory: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        hosts.down(NAME, directory)
+        for name, owner in hosts.sandboxes():  # left by an interrupted earlier run
+            if name == NAME:
+                hosts.down(name, owner)
         for _ in range(args.rounds):
             for nodes in (1, 3):
                 seconds, info = _timed(hosts.up, NAME, directory, nodes=nodes)

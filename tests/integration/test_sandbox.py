@@ -125,17 +125,19 @@ def test_up_again_changes_nothing(sandbox_cluster: SandboxCluster) -> None:
     )
     assert {h.container: _container_id(h.container) for h in info.hosts} == before
     assert sandbox_cluster.cluster_file.read_text() == text
-    listed = podman.json_out(
-        [
-            "ps",
-            "-a",
-            "--format",
-            "json",
-            "--filter",
-            f"label=k8s-install.sandbox={sandbox_cluster.name}",
-        ]
-    )
-    assert len(listed) == 3
+    assert len(_containers(sandbox_cluster.name)) == 3
+
+
+def test_same_name_from_another_directory_is_refused(
+    sandbox_cluster: SandboxCluster, tmp_path: Path
+) -> None:
+    for command in ("up", "down"):
+        result = CliRunner().invoke(
+            cli, ["sandbox", command, "--name", sandbox_cluster.name, "--dir", str(tmp_path)]
+        )
+        assert result.exit_code == 2, result.output
+        assert str(sandbox_cluster.directory) in result.output
+    assert len(_containers(sandbox_cluster.name)) == 3
 
 
 def test_status_json_lists_running_hosts(sandbox_cluster: SandboxCluster) -> None:
@@ -188,6 +190,14 @@ def test_down_removes_hosts_network_volumes_and_key(sandbox_factory: SandboxFact
     )
     assert again.exit_code == 0
     assert "nothing to remove" in again.output
+
+
+def _containers(sandbox: str) -> list[object]:
+    return list(
+        podman.json_out(
+            ["ps", "-a", "--format", "json", "--filter", f"label=k8s-install.sandbox={sandbox}"]
+        )
+    )
 
 
 def _container_id(name: str) -> str:

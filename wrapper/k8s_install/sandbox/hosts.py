@@ -50,22 +50,36 @@ def _network_info(name: str) -> dict[str, Any] | None:
     return dict(data[0]) if data else None
 
 
+def _owner(lay: Layout) -> str:
+    """The directory a sandbox of this name was made for ("" when none exists)."""
+    info = _network_info(lay.network)
+    if info is not None:
+        return str((info.get("labels") or {}).get(DIR_LABEL, ""))
+    for row in _containers(lay.name):
+        return str((row.get("Labels") or {}).get(DIR_LABEL, ""))
+    return ""
+
+
+def _check_owner(lay: Layout) -> None:
+    """Refuse to act on a sandbox of the same name that belongs to another directory."""
+    owner = _owner(lay)
+    if owner and owner != str(lay.directory):
+        raise InvalidInput(
+            f"sandbox {lay.name!r} belongs to {owner}, not {lay.directory}",
+            [
+                Problem(
+                    "--name",
+                    "is taken by a sandbox in another directory",
+                    f"use another --name, or `--dir {owner}`",
+                )
+            ],
+        )
+
+
 def _ensure_network(lay: Layout, subnet: str | None, outbound: bool, log: Log) -> str:
     """Create the sandbox network (or reuse it); return its subnet."""
     info = _network_info(lay.network)
     if info is not None:
-        owner = (info.get("labels") or {}).get(DIR_LABEL, "")
-        if owner and owner != str(lay.directory):
-            raise InvalidInput(
-                f"sandbox {lay.name!r} already exists for {owner}",
-                [
-                    Problem(
-                        "--name",
-                        "is taken by a sandbox in another directory",
-                        f"use another --name, or `--dir {owner}`",
-                    )
-                ],
-            )
         current = str(info["subnets"][0]["subnet"])
         if subnet and subnet != current:
             raise InvalidInput(
@@ -172,6 +186,7 @@ def up(
         clusterfile.write(lay, specs, "0.0.0.0/32")  # raises InvalidInput, nothing touched yet
     podman.podman_path()  # missing podman is named before anything else
     _require_root()
+    _check_owner(lay)
     tag, built = image.ensure(spec, log)
     if built:
         log(f"built image {tag}")
@@ -292,6 +307,7 @@ def down(name: str, directory: Path, log: Log = _quiet) -> dict[str, Any]:
     """Remove containers, volumes, network, keys (and cluster.yaml if unchanged). Keeps images."""
     lay = layout(name, directory)
     podman.podman_path()
+    _check_owner(lay)
     removed: dict[str, Any] = {
         "containers": [],
         "volumes": [],
