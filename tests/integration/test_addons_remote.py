@@ -126,3 +126,21 @@ def test_a_second_apply_copies_nothing_again(
     outcome = next(line for line in lines if line.get("type") == "result")
     assert outcome["hosts"]["cp1"]["changed"] == 0, outcome["changed_tasks"]
     assert outcome["changed_tasks"] == []
+
+
+def test_check_mode_reaches_helm_on_the_node(
+    sandbox_cluster: SandboxCluster, repo: Path, helm_binary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`addons apply --check`: the working files are in place, helm compares on cp1 (and, with no
+    cluster, fails there); no run record is written for a check."""
+    monkeypatch.setenv("K8S_INSTALL_HELM", str(helm_binary))
+    records = set((repo / "runs").glob("*.yaml"))
+    result = CliRunner().invoke(
+        cli, ["addons", "apply", "-c", str(repo / "cluster.yaml"), "--json", "--check"]
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    outcome = next(line for line in lines if line.get("type") == "result")
+    assert [(f["host"], f["task"]) for f in outcome["failures"]] == [
+        ("k8s-install-addon-web", "Install or upgrade the release")
+    ]
+    assert set((repo / "runs").glob("*.yaml")) == records
