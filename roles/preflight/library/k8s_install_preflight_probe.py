@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -57,7 +58,7 @@ options:
 RUNTIME_UNITS = ("docker", "crio", "containerd")
 
 
-def _read(path):
+def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
@@ -65,7 +66,7 @@ def _read(path):
         return None
 
 
-def _run(args):
+def _run(args: list[str]) -> tuple[int | None, str]:
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
@@ -73,7 +74,7 @@ def _run(args):
     return proc.returncode, proc.stdout
 
 
-def swap():
+def swap() -> dict[str, Any]:
     text = _read("/proc/swaps") or ""
     devices = [line.split()[0] for line in text.splitlines()[1:] if line.strip()]
     total_kb = 0
@@ -83,11 +84,11 @@ def swap():
     return {"devices": devices, "total_kb": total_kb}
 
 
-def _hex_port(text):
+def _hex_port(text: str) -> int:
     return int(text.rsplit(":", 1)[1], 16)
 
 
-def listening():
+def listening() -> dict[str, Any]:
     """Listening TCP sockets as (address, port): `ss -ltnH`, else /proc/net/tcp{,6}."""
     found = []
     if shutil.which("ss"):
@@ -109,7 +110,7 @@ def listening():
     return {"source": "/proc/net/tcp", "sockets": found}
 
 
-def time_sync():
+def time_sync() -> dict[str, Any]:
     active = []
     if shutil.which("systemctl"):
         for unit in ("chrony", "chronyd", "systemd-timesyncd", "ntp", "ntpd", "ntpsec"):
@@ -124,7 +125,7 @@ def time_sync():
     return {"active": active, "synchronized": synced}
 
 
-def kernel_modules(names):
+def kernel_modules(names: list[str]) -> dict[str, Any]:
     release = os.uname().release
     loaded = {line.split()[0] for line in (_read("/proc/modules") or "").splitlines() if line}
     builtin_text = _read(f"/lib/modules/{release}/modules.builtin") or ""
@@ -155,17 +156,17 @@ def kernel_modules(names):
     }
 
 
-def sysctls(names):
+def sysctls(names: list[str]) -> dict[str, bool]:
     return {name: os.path.exists("/proc/sys/" + name.replace(".", "/")) for name in names}
 
 
-def nameservers():
+def nameservers() -> list[str]:
     text = _read("/etc/resolv.conf") or ""
     return [line.split()[1] for line in text.splitlines() if line.startswith("nameserver ")]
 
 
-def resolve(names):
-    result = {}
+def resolve(names: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     for name in names:
         try:
             infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
@@ -175,7 +176,7 @@ def resolve(names):
     return result
 
 
-def reach(peers, timeout):
+def reach(peers: list[dict[str, Any]], timeout: float) -> list[dict[str, Any]]:
     result = []
     for peer in peers:
         entry = {"name": peer["name"], "address": peer["address"], "port": int(peer["port"])}
@@ -188,9 +189,9 @@ def reach(peers, timeout):
     return result
 
 
-def interfaces():
+def interfaces() -> dict[str, dict[str, Any]]:
     """Interface -> {mac, addresses}, from /sys/class/net and `ip -o addr`."""
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for path in sorted(glob.glob("/sys/class/net/*")):
         name = os.path.basename(path)
         mac = (_read(path + "/address") or "").strip()
@@ -206,7 +207,7 @@ def interfaces():
     return result
 
 
-def product_uuid():
+def product_uuid() -> dict[str, str]:
     path = "/sys/class/dmi/id/product_uuid"
     if not os.path.exists(path):
         return {"value": "", "reason": f"{path} does not exist (containers have no DMI data)"}
@@ -216,7 +217,7 @@ def product_uuid():
     return {"value": text.strip().lower(), "reason": ""}
 
 
-def runtimes():
+def runtimes() -> dict[str, dict[str, Any]]:
     result = {}
     for unit in RUNTIME_UNITS:
         binary = shutil.which("dockerd" if unit == "docker" else unit) or ""
@@ -235,14 +236,14 @@ def runtimes():
     return result
 
 
-def disk(path):
+def disk(path: str) -> dict[str, Any]:
     while path and not os.path.exists(path):
         path = os.path.dirname(path)
     usage = shutil.disk_usage(path or "/")
     return {"path": path or "/", "free_mb": usage.free // (1024 * 1024)}
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "ports": {"type": "list", "elements": "int", "default": []},
