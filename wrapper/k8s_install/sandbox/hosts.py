@@ -60,10 +60,16 @@ def _owner(lay: Layout) -> str:
     return ""
 
 
-def _check_owner(lay: Layout) -> None:
-    """Refuse to act on a sandbox of the same name that belongs to another directory."""
+def _check_owner(lay: Layout) -> str:
+    """Refuse to act on a same-named sandbox of another directory that still exists.
+
+    Returns the owner directory when it is gone (an orphan, e.g. a deleted temporary
+    directory): the caller may remove that sandbox.
+    """
     owner = _owner(lay)
-    if owner and owner != str(lay.directory):
+    if not owner or owner == str(lay.directory):
+        return ""
+    if Path(owner).exists():
         raise InvalidInput(
             f"sandbox {lay.name!r} belongs to {owner}, not {lay.directory}",
             [
@@ -74,6 +80,7 @@ def _check_owner(lay: Layout) -> None:
                 )
             ],
         )
+    return owner
 
 
 def _ensure_network(lay: Layout, subnet: str | None, outbound: bool, log: Log) -> str:
@@ -186,7 +193,10 @@ def up(
         clusterfile.write(lay, specs, "0.0.0.0/32")  # raises InvalidInput, nothing touched yet
     podman.podman_path()  # missing podman is named before anything else
     _require_root()
-    _check_owner(lay)
+    orphaned = _check_owner(lay)
+    if orphaned:
+        log(f"removing sandbox {lay.name!r} left by {orphaned}, which no longer exists")
+        _remove_objects(lay, log)
     tag, built = image.ensure(spec, log)
     if built:
         log(f"built image {tag}")
@@ -303,23 +313,15 @@ def _remove_host(lay: Layout, node: str) -> None:
     shutil.rmtree(lay.host_key(node).parent, ignore_errors=True)
 
 
-def down(name: str, directory: Path, log: Log = _quiet) -> dict[str, Any]:
-    """Remove containers, volumes, network, keys (and cluster.yaml if unchanged). Keeps images."""
-    lay = layout(name, directory)
-    podman.podman_path()
-    _check_owner(lay)
-    removed: dict[str, Any] = {
-        "containers": [],
-        "volumes": [],
-        "network": None,
-        "state_dir": None,
-        "cluster_file": None,
-    }
+def _remove_objects(lay: Layout, log: Log = _quiet) -> dict[str, Any]:
+    """Remove the sandbox's podman objects (containers, volumes, network), found by label."""
+    removed: dict[str, Any] = {"containers": [], "volumes": [], "network": None}
     for row in _containers(lay.name):
         node = str((row.get("Labels") or {}).get(NODE_LABEL, ""))
         log(f"removing {lay.container(node)}")
         _remove_host(lay, node)
         removed["containers"].append(lay.container(node))
+        removed["volumes"].append(lay.volume(node))
     for vol in podman.json_out(
         ["volume", "ls", "--format", "json", "--filter", f"label={LABEL}={lay.name}"]
     ):
@@ -328,6 +330,15 @@ def down(name: str, directory: Path, log: Log = _quiet) -> dict[str, Any]:
     if podman.exists("network", lay.network):
         podman.run(["network", "rm", "--force", lay.network])
         removed["network"] = lay.network
+    return removed
+
+
+def down(name: str, directory: Path, log: Log = _quiet) -> dict[str, Any]:
+    """Remove containers, volumes, network, keys (and cluster.yaml if unchanged). Keeps images."""
+    lay = layout(name, directory)
+    podman.podman_path()
+    _check_owner(lay)
+    removed = {**_remove_objects(lay, log), "state_dir": None, "cluster_file": None}
     state = _load_state(lay)
     if state.get("cluster_digest") and clusterfile.remove_if_unchanged(
         lay.cluster_file, str(state["cluster_digest"])
