@@ -134,3 +134,28 @@ def test_ctrl_c_stops_cleanly_and_says_where(tmp_path: Path, localhost_inventory
     assert "interrupted" in output
     assert "stopped at play 'Slow play', task 'Wait for a long time'" in output
     assert "Never reached" not in output
+
+
+def test_markup_in_task_output_is_shown_verbatim(
+    tmp_path: Path, localhost_inventory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failure message with rich markup in it ('[/x]') is printed as text, not parsed."""
+    playbook = tmp_path / "markup.yml"
+    playbook.write_text(
+        "- name: Markup [bold]play\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Fail with [/x] in the message\n"
+        "      ansible.builtin.fail:\n        msg: 'broken [/x] [red]text'\n"
+    )
+    result = execute(
+        RunRequest(
+            playbook=playbook,
+            inventory=localhost_inventory,
+            private_dir=tmp_path / ".k8s-install",
+            command="test",
+        ),
+        Output(),
+    )
+    assert result.exit_code == ExitCode.RUN_FAILED
+    out = capsys.readouterr().out
+    assert "broken [/x] [red]text" in out
+    assert "Markup [bold]play" in out

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from k8s_install.errors import Problem
@@ -28,22 +29,22 @@ class Output:
         (self.err if self.json_mode else self.console).print(message)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {message}")
+        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
     def error(self, message: str, fix: str = "") -> None:
-        self.err.print(f"[bold red]error:[/bold red] {message}")
+        self.err.print(f"[bold red]error:[/bold red] {escape(message)}")
         if fix:
-            self.err.print(f"  [cyan]fix:[/cyan] {fix}")
+            self.err.print(f"  [cyan]fix:[/cyan] {escape(fix)}")
 
     def problems(self, problems: Sequence[Problem]) -> None:
         for problem in problems:
             colour = "red" if problem.severity == "error" else "yellow"
             self.err.print(
-                f"[{colour}]{problem.severity}[/{colour}] [bold]{problem.path}[/bold]: "
-                f"{problem.message}"
+                f"[{colour}]{problem.severity}[/{colour}] [bold]{escape(problem.path)}[/bold]: "
+                f"{escape(problem.message)}"
             )
             if problem.fix:
-                self.err.print(f"    [cyan]fix:[/cyan] {problem.fix}")
+                self.err.print(f"    [cyan]fix:[/cyan] {escape(problem.fix)}")
 
     def emit(self, document: Any) -> None:
         """Write one JSON document to stdout."""
@@ -60,5 +61,7 @@ class Output:
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(str(cell) for cell in row))
+            table.add_row(
+                *(str(cell) for cell in row)
+            )  # cells may carry markup; callers escape data
         self.console.print(table)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -41,18 +42,18 @@ class Progress:
             return
         if event.kind == "play":
             self.play = event.play
-            self._print(f"[bold]PLAY[/bold] {event.play}")
+            self._print(f"[bold]PLAY[/bold] {escape(event.play)}")
         elif event.kind == "task":
             self.task = event.task
             if self.live is None:
-                self._print(f"  [dim]{self._elapsed()}[/dim] {event.task}")
+                self._print(f"  [dim]{self._elapsed()}[/dim] {escape(event.task)}")
         else:
             host = self.counts.setdefault(event.host, {})
             host[event.kind] = host.get(event.kind, 0) + 1
             if event.kind in ("failed", "unreachable"):
                 self._print(
-                    f"  [{COLOURS[event.kind]}]{event.kind}[/] {event.host}: "
-                    f"{event.task}: {event.message}"
+                    f"  [{COLOURS[event.kind]}]{event.kind}[/] {escape(event.host)}: "
+                    f"{escape(event.task)}: {escape(event.message)}"
                 )
         if self.live is not None:
             self.live.update(self._panel())
@@ -67,12 +68,12 @@ class Progress:
 
     def _panel(self) -> Group:
         line = Text.from_markup(
-            f"[dim]{self._elapsed()}[/dim] [bold]{self.play}[/bold] > {self.task}"
+            f"[dim]{self._elapsed()}[/dim] [bold]{escape(self.play)}[/bold] > {escape(self.task)}"
         )
         hosts = Text()
         for name, counts in sorted(self.counts.items()):
             parts = " ".join(f"[{COLOURS[k]}]{k}={v}[/]" for k, v in sorted(counts.items()))
-            hosts.append_text(Text.from_markup(f"  {name}: {parts}\n"))
+            hosts.append_text(Text.from_markup(f"  {escape(name)}: {parts}\n"))
         return Group(line, hosts)
 
 
@@ -100,7 +101,7 @@ def show_recap(result: RunResult, out: Output) -> None:
         table.add_column(column, justify="left" if column == "host" else "right")
     for name, stats in sorted(result.hosts.items()):
         table.add_row(
-            name,
+            escape(name),
             str(stats.ok),
             str(stats.changed),
             str(stats.failures),
@@ -113,15 +114,15 @@ def show_recap(result: RunResult, out: Output) -> None:
         for column in ("seconds", "host", "task"):
             slow.add_column(column, justify="right" if column == "seconds" else "left")
         for timing in result.slowest:
-            slow.add_row(f"{timing.seconds:.1f}", timing.host, timing.task)
+            slow.add_row(f"{timing.seconds:.1f}", escape(timing.host), escape(timing.task))
         out.console.print(slow)
     colour = {"successful": "green", "interrupted": "yellow"}.get(result.status, "red")
     out.console.print(
         f"[{colour}]{result.status}[/]: {result.command} "
         f"({result.changed} changed, {result.failed} failed) "
-        f"log: {result.artifacts}"
+        f"log: {escape(str(result.artifacts))}"
     )
     if result.stopped_at:
         out.console.print(
-            f"[yellow]stopped at {result.stopped_at}[/]; re-run the same command to continue"
+            f"[yellow]stopped at {escape(result.stopped_at)}[/]; re-run the same command to continue"
         )
