@@ -2,8 +2,9 @@
 
 Runs the same workload on the same sandbox hosts (podman, real SSH) once per variant, side by
 side in one run, and prints wall-time ratios against Ansible's defaults. Each variant has its
-own fact cache and ControlPath directory, and runs twice: `cold` (first run, empty fact cache,
-no SSH master) and `warm` (the next run, which is what every run after the first sees).
+own fact cache and ControlPath directory. `cold` is its first run (empty fact cache, no SSH
+master); `warm` is the median of the next --repeat runs, in rounds that interleave the variants,
+which is what every run after the first sees.
 
 The workload is several plays each gathering facts plus small tasks, like Kubespray's
 playbooks (about 15 plays per run, most gathering facts or reading the cache).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import statistics
 import tempfile
 import time
 from dataclasses import replace
@@ -79,6 +81,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--plays", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3, help="warm runs per variant (median)")
     parser.add_argument("--name", default="bench-ans")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _exit_on_term)
@@ -88,27 +91,35 @@ def main() -> None:
         try:
             cluster = config.load(Path(info.cluster_file))
             playbook = workload(directory / "workload.yml", args.plays, args.tasks)
-            rows = []
+            settings_of, private_of = {}, {}
             for index, (label, changes) in enumerate(VARIANTS.items()):
                 control = f"/tmp/k8si-b{index}"
                 Path(control).mkdir(mode=0o700, exist_ok=True)
-                settings = replace(
+                settings_of[label] = replace(
                     ansiblecfg.Settings(),
                     extra={"ssh_connection": {"control_path_dir": control}},
                     **changes,  # type: ignore[arg-type]
                 )
-                private = directory / f"variant{index}"
-                cold = run(cluster, playbook, private, settings)
-                warm = run(cluster, playbook, private, settings)
-                rows.append((label, cold, warm))
+                private_of[label] = directory / f"variant{index}"
+            # Rounds interleave the variants, so a burst of load elsewhere hits all of them.
+            cold = {v: run(cluster, playbook, private_of[v], settings_of[v]) for v in VARIANTS}
+            warm: dict[str, list[float]] = {v: [] for v in VARIANTS}
+            for _round in range(args.repeat):
+                for v in VARIANTS:
+                    warm[v].append(run(cluster, playbook, private_of[v], settings_of[v]))
+            rows = [(v, cold[v], statistics.median(warm[v])) for v in VARIANTS]
         finally:
             hosts.down(args.name, directory)
     base_cold, base_warm = rows[0][1], rows[0][2]
-    print(f"{args.nodes} sandbox hosts over SSH; {args.plays} plays x (facts + {args.tasks} tasks)")
+    print(
+        f"{args.nodes} sandbox hosts over SSH; {args.plays} plays x (facts + {args.tasks} tasks); "
+        f"warm = median of {args.repeat} interleaved rounds"
+    )
     print(f"{'variant':<28}{'cold s':>8}{'warm s':>8}{'cold/def':>10}{'warm/def':>10}")
-    for label, cold, warm in rows:
+    for label, first, steady in rows:
         print(
-            f"{label:<28}{cold:>8.1f}{warm:>8.1f}{cold / base_cold:>10.2f}{warm / base_warm:>10.2f}"
+            f"{label:<28}{first:>8.1f}{steady:>8.1f}"
+            f"{first / base_cold:>10.2f}{steady / base_warm:>10.2f}"
         )
     print("forks: not varied here; with <= 5 nodes Ansible's default of 5 already covers them")
 
