@@ -9,8 +9,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import apply, config, state
+from k8s_install import apply, config, engine, plan, runner, state
 from k8s_install.cli import cli
+from k8s_install.output import Output
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -117,3 +118,76 @@ def test_cached_facts_are_fresh_only_within_a_day(sample_copy: Path) -> None:
     now = (facts / "cp1").stat().st_mtime
     assert apply.cached_facts(cluster, now=now) == {"cp1", "cp2"}
     assert apply.cached_facts(cluster, now=now + apply.FACT_TTL + 1) == set()
+
+
+def _result(status: str) -> runner.RunResult:
+    return runner.RunResult(
+        run_id=runner.new_run_id(),
+        command="test",
+        playbook="x.yml",
+        status=status,
+        rc=0 if status == "successful" else 2,
+        started="",
+        ended="",
+        artifacts=Path("/nonexistent"),
+        hosts={},
+        slowest=[],
+        failures=[],
+    )
+
+
+def test_apply_stops_at_the_first_failure_and_moves_state_only_when_complete(
+    applied: Path,
+) -> None:
+    """Orchestration only: the runs are replaced by canned results (Ansible is tested elsewhere)."""
+    data = yaml.safe_load(applied.read_text())
+    data["nodes"] = [n for n in data["nodes"] if n["name"] != "worker2"]
+    data["nodes"].append({"name": "worker9", "address": "192.0.2.29", "roles": ["worker"]})
+    applied.write_text(yaml.safe_dump(data))
+    cluster = config.load(applied)
+    the_plan = plan.compare(cluster.spec, state.applied_spec(cluster.root), cached_facts=None)
+    assert the_plan.kinds() == ["scale", "remove_node"]
+    found = engine.Engine("v2.31.0", applied.parent, "dev", verified=False)
+    seen: list[runner.RunRequest] = []
+
+    def failing(request: runner.RunRequest, out: Output) -> runner.RunResult:
+        seen.append(request)
+        return _result("failed")
+
+    done = apply.apply(cluster, the_plan, found, Output(), command="up", execute=failing)
+    assert len(seen) == 1 and seen[0].limit == "worker9"
+    assert seen[0].extravars["k8s_install_engine_dir"] == str(applied.parent)
+    assert int(done.exit_code) == 1 and not done.complete
+    assert [n["name"] for n in state.applied_spec(cluster.root)["nodes"]][-1] == "worker2"
+
+    seen.clear()
+    done = apply.apply(
+        cluster,
+        the_plan,
+        found,
+        Output(),
+        command="up",
+        execute=lambda r, o: (seen.append(r), _result("successful"))[1],
+    )
+    assert done.complete and len(seen) == 2
+    removal = seen[1]
+    assert removal.extravars["node"] == "worker2"
+    assert "worker2" in (removal.inventory / "hosts.yaml").read_text()
+    assert "worker2" not in (applied.parent / "inventory" / "hosts.yaml").read_text()
+    assert state.applied_spec(cluster.root) == cluster.spec
+
+
+def test_a_successful_reset_forgets_the_applied_state(applied: Path) -> None:
+    cluster = config.load(applied)
+    action = plan.Action("reset", "reset")
+    found = engine.Engine("v2.31.0", applied.parent, "dev", verified=False)
+    apply.apply(
+        cluster,
+        plan.Plan(cluster.name, False, (action,)),
+        found,
+        Output(),
+        command="reset",
+        execute=lambda r, o: _result("successful"),
+    )
+    assert state.applied_spec(cluster.root) is None
+    assert apply.make_plan(cluster).kinds() == ["install"]

@@ -175,6 +175,10 @@ def apply(
         whole_plan = len(chosen) == len(the_plan.actions)
         applied = result.exit_code == ExitCode.OK and last and whole_plan
         applied = applied and action.kind != "reset"  # a reset applies nothing
+        if action.kind == "reset" and result.exit_code == ExitCode.OK:
+            # Nothing is installed any more: the next plan is a first install. The record's
+            # commit carries the deletion.
+            state.applied_path(cluster.root).unlink(missing_ok=True)
         if record_runs:
             run_id = _record(cluster, result, command=command, applied=applied, action=action)
             if run_id:
