@@ -55,6 +55,7 @@ TEST_IMAGE_PACKAGES = (
     "chrony",
     "curl",
     "ca-certificates",
+    "python3-yaml",  # kubernetes.core.helm needs PyYAML on the node
 )
 
 # Units that must not run in a privileged container: udev and module loading would act on the
