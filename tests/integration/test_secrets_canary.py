@@ -173,10 +173,11 @@ def test_no_secret_leaks_at_verbosity_3(repo: Path, canaries: Canaries, tmp_path
         result = runner.run_playbook(request)
         results.append(result)
         record.record_run(cluster, result, command="canary", applied=False)
-    _ping, preflight_run, _backup, used = results
-    # The secrets were really decrypted and used: preflight's probe ran under sudo with the
-    # vaulted password on worker2 (ping.yml does not load the vault file, so it fails there),
-    # and the secret-using task ran on every host.
+    ping, preflight_run, _backup, used = results
+    # The secrets were really decrypted and used: ping's become check and preflight's probe
+    # ran under sudo with the vaulted password on worker2, and the secret-using task ran on
+    # every host.
+    assert ping.status == "successful", ping.failures
     assert preflight_run.status == "successful", preflight_run.failures
     assert preflight_run.hosts["worker2"].failures == 0
     assert used.status == "successful", used.failures
