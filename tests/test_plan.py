@@ -185,6 +185,22 @@ def test_only_addons_changed_runs_the_addons_play_alone() -> None:
     assert "prune ingress-nginx" in result.actions[0].summary
 
 
+def test_disabling_an_addon_shows_its_removal_first() -> None:
+    releases = [{"preset": "cert-manager"}, {"preset": "metrics-server"}]
+    applied = changed(BASE, "addons.releases", releases)
+    desired = changed(
+        BASE,
+        "addons.releases",
+        [{"preset": "cert-manager"}, {"preset": "metrics-server", "enabled": False}],
+    )
+    action = plan.compare(desired, applied).actions[0]
+    assert action.kind == "addons"
+    assert action.data["prune"] == ["metrics-server"]
+    assert action.details[0].startswith("prune ")
+    assert "disabled (enabled: false)" in action.details[0]
+    assert "metrics-server" in " ".join(plan.describe(plan.compare(desired, applied)))
+
+
 def test_addons_changed_with_scale_runs_both() -> None:
     desired = changed(
         spec([*BASE["nodes"], node("w3", "worker")]), "addons.globals", {"registry": "r"}

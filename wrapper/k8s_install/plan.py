@@ -10,8 +10,9 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8s_install.addons import graph
 from k8s_install.config import with_defaults
-from k8s_install.errors import Problem
+from k8s_install.errors import InvalidInput, Problem
 
 # What each kind of action runs, in the order actions are applied.
 PLAYBOOKS = {
@@ -425,27 +426,28 @@ def _removal_problems(applied: dict[str, Any], removed: list[str], problems: lis
 
 
 def _addons_change(desired: dict[str, Any], applied: dict[str, Any]) -> Action | None:
+    """The addon releases to install, upgrade and prune, in the order the addons play runs them.
+
+    Disabled (`enabled: false`) and deleted releases are pruned, removals first.
+    """
     new = desired.get("addons") or {}
     old = applied.get("addons") or {}
     if new == old:
         return None
-    new_releases = {_release_key(r): r for r in new.get("releases") or []}
-    old_releases = {_release_key(r): r for r in old.get("releases") or []}
-    prune = sorted(set(old_releases) - set(new_releases))
-    install = sorted(set(new_releases) - set(old_releases))
-    update = sorted(
-        k for k in set(new_releases) & set(old_releases) if new_releases[k] != old_releases[k]
-    )
-    details = [f"install {k}" for k in install] + [f"update {k}" for k in update]
-    details += [f"prune {k}" for k in prune]
+    try:
+        data = graph.summary(graph.changes(new, old))
+    except graph.CycleError as exc:
+        raise InvalidInput(f"addons: {exc}", fix="run `k8s-install validate`") from exc
+    details = list(data.pop("details"))
     if new.get("globals") != old.get("globals"):
         details.append("addons.globals changed: every release is rendered again")
+    if not details:
+        details.append("addon settings changed; every release renders the same")
     return Action(
         "addons",
-        "Addons only: the addons play alone, on the first control-plane node"
-        + (f" ({'; '.join(details)})." if details else "."),
+        f"Addons only: the addons play alone, on the first control-plane node ({'; '.join(details)}).",
         details=tuple(details),
-        data={"install": install, "update": update, "prune": prune},
+        data=data,
     )
 
 
