@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from k8s_install import clusterstate, config, gitrepo, jsonout, record, runner, state
@@ -75,8 +76,8 @@ def test_apply_records_then_hand_change_drifts_then_apply_restores(
     hosts = report["hosts"]
     assert isinstance(hosts, dict)
     assert {h["status"] for h in hosts.values()} == {"in-sync"}
-    # Command tasks are named as blind spots, not reported as drift.
-    assert any("check mode" in u["reason"] for h in hosts.values() for u in h["cannot_check"])
+    # node_base reads its sysctls in check mode too, so nothing is left unchecked.
+    assert [u for h in hosts.values() for u in h["cannot_check"]] == []
 
     # By hand, outside k8s-install:
     sandbox_cluster.exec("worker1", "sh", "-c", f"echo 'net.ipv4.ip_forward = 0' > {SYSCTL_FILE}")
@@ -99,6 +100,7 @@ def test_apply_records_then_hand_change_drifts_then_apply_restores(
     human = CliRunner().invoke(cli, ["drift", "-c", str(repo / "cluster.yaml")])
     assert human.exit_code == 2
     assert "worker1: drifted" in human.output and SYSCTL_FILE in human.output
+    _up_refuses_to_overwrite_drift(repo, sandbox_cluster)
 
     result, _ = _apply(repo)
     assert result.status == "successful", result.failures
@@ -109,6 +111,22 @@ def test_apply_records_then_hand_change_drifts_then_apply_restores(
     assert code == 0, report
     assert len(record.all_records(repo)) == 2
     assert gitrepo.changes(repo) == []
+
+
+def _up_refuses_to_overwrite_drift(repo: Path, sandbox_cluster: SandboxCluster) -> None:
+    """With a change pending, `up --fail-on-drift` stops before touching anything."""
+    path = repo / "cluster.yaml"
+    original = path.read_text()
+    data = yaml.safe_load(original)
+    data["nodes"][-1]["labels"] = {"pool": "a"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    gitrepo.git(repo, "commit", "--quiet", "-am", "Label a worker")
+    outcome = CliRunner().invoke(cli, ["up", "-c", str(path), "--yes", "--fail-on-drift"])
+    assert outcome.exit_code == 2, outcome.output
+    assert "drifted" in outcome.output and "--fail-on-drift" in outcome.output
+    on_host = sandbox_cluster.exec("worker1", "cat", SYSCTL_FILE).stdout
+    assert on_host == "net.ipv4.ip_forward = 0\n"
+    gitrepo.git(repo, "revert", "--no-edit", "HEAD")
 
 
 def test_cluster_record_without_kubernetes_degrades_clearly(repo: Path) -> None:

@@ -60,6 +60,54 @@ def _confirm(yes: bool, question: str) -> None:
         raise click.exceptions.Exit(int(ExitCode.OK))
 
 
+# Actions whose playbooks include addons.yml, and commands that leave state in the cluster.
+ADDON_ACTIONS = {"install", "converge", "addons"}
+PUBLISHING_COMMANDS = {"up", "scale", "upgrade"}
+
+
+def _check_drift(cluster: config.Cluster, fail_on_drift: bool, out: Output) -> None:
+    """Warn (or, with --fail-on-drift, stop) when the hosts moved away from what Git applied."""
+    from k8s_install import drift
+
+    report = drift.detect(cluster, out)
+    if not report.has_drift:
+        return
+    for line in drift.summary(report):
+        out.warn(line)
+    if fail_on_drift:
+        raise InvalidInput(
+            "the hosts drifted from what Git says was applied; nothing was changed",
+            fix="review `k8s-install drift`, keep the hand-made fixes in cluster.yaml, "
+            "or run without --fail-on-drift to overwrite them",
+        )
+    out.warn("applying will overwrite these hand-made changes")
+
+
+def _backup_folder(cluster: config.Cluster) -> Path:
+    from k8s_install import backup
+
+    folder = backup.directory(cluster)
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
+
+
+def _keep_upgrade_snapshots(cluster: config.Cluster, done: apply.Applied, out: Output) -> None:
+    """Check the pre-upgrade snapshots that reached the control machine, then apply retention."""
+    from k8s_install import backup
+
+    for action, result in done.results:
+        if action.kind != "upgrade":
+            continue
+        snapshot = backup.reported(result.artifacts)
+        if snapshot is None:
+            continue
+        kept = backup.verify_local(snapshot, _backup_folder(cluster))
+        out.info(f"pre-upgrade etcd snapshot: {kept.local_path}")
+        keep = int(cluster.section("backup").get("retention", 7))
+        backup.prune(_backup_folder(cluster), f"{cluster.name}-etcd", keep)
+
+
 def _ensure_clean(cluster: config.Cluster, allow_dirty: bool, out: Output) -> None:
     from k8s_install import record
 
@@ -86,9 +134,24 @@ def _run(
         engine_dir=engine_dir,
         log=out.info if not out.json_mode else out.err.print,
     )
+    variables = dict(extravars or {})
+    if any(a.kind == "upgrade" for a in actions):
+        # The mandatory pre-upgrade snapshot is copied to the control machine too.
+        variables["etcd_backup_fetch_dir"] = str(_backup_folder(cluster))
+    if any(a.kind in ADDON_ACTIONS for a in actions):
+        from k8s_install.addons.apply import run_vars
+
+        variables.update(run_vars(cluster))
     done = apply.apply(
-        cluster, the_plan, found, out, command=command, actions=actions, extravars=extravars
+        cluster, the_plan, found, out, command=command, actions=actions, extravars=variables
     )
+    _keep_upgrade_snapshots(cluster, done, out)
+    if done.complete and command in PUBLISHING_COMMANDS:
+        from k8s_install import clusterstate
+
+        published, message = clusterstate.publish_latest(cluster)
+        if not published:
+            out.warn(f"the run record was not written to the cluster: {message}")
     if out.json_mode:
         out.emit_line({"type": "apply", **done.as_dict()})
     elif done.complete:
@@ -149,8 +212,21 @@ def plan_command(config_path: Path, fmt: str, detailed_exitcode: bool) -> None:
 @_yes_option
 @_engine_option
 @_dirty_option
+@click.option(
+    "--fail-on-drift",
+    is_flag=True,
+    help="Stop (exit 2) when the hosts drifted from what Git says was applied.",
+)
+@click.option("--skip-drift-check", is_flag=True, help="Do not check the hosts for drift first.")
 @json_option
-def up(config_path: Path, yes: bool, engine_dir: Path | None, allow_dirty: bool) -> None:
+def up(
+    config_path: Path,
+    yes: bool,
+    engine_dir: Path | None,
+    allow_dirty: bool,
+    fail_on_drift: bool,
+    skip_drift_check: bool,
+) -> None:
     """Plan, then apply: bring the cluster to what cluster.yaml says.
 
     Validates, plans, asks for confirmation (unless --yes), runs each planned
@@ -162,6 +238,7 @@ def up(config_path: Path, yes: bool, engine_dir: Path | None, allow_dirty: bool)
     Examples:
       k8s-install up
       k8s-install up --yes --json
+      k8s-install up --yes --fail-on-drift          # CI: never overwrite hand-made fixes
       k8s-install up --engine-dir ~/src/kubespray   # development checkout
     """
     out = output()
@@ -175,6 +252,8 @@ def up(config_path: Path, yes: bool, engine_dir: Path | None, allow_dirty: bool)
         if out.json_mode:
             out.emit_line({"type": "apply", "plan": the_plan.as_dict(), "runs": []})
         return
+    if not skip_drift_check:
+        _check_drift(cluster, fail_on_drift, out)
     _confirm(yes, f"Apply {len(the_plan.actions)} action(s) to {cluster.name}?")
     _run(
         cluster,
