@@ -55,7 +55,7 @@ def test_history_and_show_json_validate(repo: Path) -> None:
     assert by_id[applied]["applied"] is True
     assert by_id[applied]["commit"] == gitrepo.head(repo)
 
-    code, output = _invoke("show", failed[:18], "-c", config_path, "--json")
+    code, output = _invoke("show", failed[:-1], "-c", config_path, "--json")
     assert code == 0, output
     shown = json.loads(output)
     assert jsonout.errors("show", shown) == []
