@@ -2,6 +2,8 @@
 
 A 50-task playbook against localhost, run alternately through both, N rounds; the ratio of
 median wall times is the overhead (target: at most 1.05). Both use the same ansible.cfg.
+A third arm runs bare ansible-runner, to split the overhead between ansible-runner itself
+(its event callback and artifacts) and k8s-install's driver on top of it.
 
     python bench/bench_wrapper_overhead.py [--rounds 5]
 """
@@ -50,6 +52,15 @@ sys.exit(execute(request, Output(json_mode=True)).exit_code)
 """
 
 
+BARE = """
+import sys, tempfile
+import ansible_runner
+run = ansible_runner.run(private_data_dir=tempfile.mkdtemp(), playbook=sys.argv[1],
+                         inventory=sys.argv[2], quiet=True, suppress_env_files=True)
+sys.exit(run.rc)
+"""
+
+
 def timed(command: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run(
@@ -76,11 +87,15 @@ def main() -> None:
             str(inventory),
             str(playbook),
         ]
-        wrapper_times, plain_times = [], []
+        bare = [sys.executable, "-c", BARE, str(playbook), str(inventory)]
+        bare_env = {**plain_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        wrapper_times, plain_times, bare_times = [], [], []
         for _ in range(args.rounds):
             plain_times.append(timed(plain, plain_env))
+            bare_times.append(timed(bare, bare_env))
             wrapper_times.append(timed(wrapped, dict(os.environ)))
     ratio = statistics.median(wrapper_times) / statistics.median(plain_times)
+    bare_median = statistics.median(bare_times)
     print(
         json.dumps(
             {
@@ -89,7 +104,10 @@ def main() -> None:
                 "rounds": args.rounds,
                 "plain_median_s": round(statistics.median(plain_times), 3),
                 "wrapper_median_s": round(statistics.median(wrapper_times), 3),
+                "bare_runner_median_s": round(bare_median, 3),
                 "ratio": round(ratio, 3),
+                "bare_runner_vs_plain": round(bare_median / statistics.median(plain_times), 3),
+                "wrapper_vs_bare_runner": round(statistics.median(wrapper_times) / bare_median, 3),
                 "target": "<= 1.05",
             },
             indent=2,
