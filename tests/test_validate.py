@@ -123,7 +123,9 @@ CASES: list[tuple[str, Edit, str, str]] = [
     ),
     (
         "pasted private key",
-        set_path("kubespray", value={"key_material": "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nx"  # split: not a key}),
+        set_path(
+            "kubespray", value={"key_material": "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nx"}
+        ),
         "kubespray.key_material",
         "vault",
     ),
