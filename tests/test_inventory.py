@@ -56,9 +56,19 @@ def test_groups_follow_roles() -> None:
     assert list(children["kube_node"]["hosts"]) == ["worker1", "worker2"]
     assert set(children["k8s_cluster"]["children"]) == {"kube_control_plane", "kube_node"}
     assert hosts["hosts"]["worker2"]["ansible_port"] == 2222
-    assert hosts["hosts"]["cp1"]["etcd_member_name"] == "etcd1"
+    assert hosts["hosts"]["cp2"]["etcd_member_name"] == "cp2"
     assert hosts["hosts"]["cp1"]["ip"] == "10.0.0.11"
     assert "etcd_member_name" not in hosts["hosts"]["worker1"]
+
+
+def test_etcd_member_names_survive_removing_a_member(sample_copy: Path) -> None:
+    """Member names follow the node, so removing cp2 does not rename cp3's member."""
+    before = inventory.hosts(config.load(sample_copy))["all"]["hosts"]
+    data = yaml.safe_load(sample_copy.read_text())
+    data["nodes"] = [n for n in data["nodes"] if n["name"] not in ("cp2", "cp3")]
+    sample_copy.write_text(yaml.safe_dump(data))
+    after = inventory.hosts(config.load(sample_copy))["all"]["hosts"]
+    assert after["cp1"]["etcd_member_name"] == before["cp1"]["etcd_member_name"] == "cp1"
 
 
 def test_user_overrides_land_in_group_vars_not_extravars(sample_copy: Path) -> None:

@@ -1,7 +1,7 @@
 """etcd backup and restore on a real 3-member etcd cluster with TLS (Debian's etcd 3.4).
 
 One sandbox of three control-plane+etcd hosts for the module; the cluster is laid out like
-the engine's (certificates in /etc/ssl/etcd/ssl, data in /var/lib/etcd, members etcd1..3).
+the engine's (certificates in /etc/ssl/etcd/ssl, data in /var/lib/etcd, members named after the nodes).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def make_plan(cluster: Cluster) -> planning.Plan:
 def removal_cluster(cluster: Cluster, node: dict[str, Any]) -> Cluster:
     """The desired cluster plus the node being removed: the engine needs it in the inventory.
 
-    Nodes keep the order of the last applied spec, so the etcd member names stay as they were.
+    Nodes keep the order of the last applied spec, so the inventory reads as it did when applied.
     """
     applied = state.applied_spec(cluster.root) or {}
     desired = {str(n["name"]): n for n in cluster.spec["nodes"]}

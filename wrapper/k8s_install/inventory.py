@@ -24,7 +24,7 @@ GROUPS: dict[str, Callable[[Node], bool]] = {
 }
 
 
-def _host_vars(node: Node, etcd_index: int | None) -> dict[str, Any]:
+def _host_vars(node: Node) -> dict[str, Any]:
     host: dict[str, Any] = {
         "ansible_host": node.address,
         "ansible_port": node.ssh_port,
@@ -32,8 +32,9 @@ def _host_vars(node: Node, etcd_index: int | None) -> dict[str, Any]:
         "ip": node.ip,
         "access_ip": node.ip,
     }
-    if etcd_index is not None:
-        host["etcd_member_name"] = f"etcd{etcd_index}"
+    if node.is_etcd:
+        # Named after the node, not its position: removing a member never renames the others.
+        host["etcd_member_name"] = node.name
     if node.labels:
         host["node_labels"] = dict(node.labels)
     if node.taints:
@@ -44,11 +45,7 @@ def _host_vars(node: Node, etcd_index: int | None) -> dict[str, Any]:
 
 def hosts(cluster: Cluster) -> dict[str, Any]:
     """hosts.yaml in Kubespray's group layout."""
-    etcd_names = [n.name for n in cluster.etcd_nodes]
-    all_hosts = {
-        n.name: _host_vars(n, etcd_names.index(n.name) + 1 if n.is_etcd else None)
-        for n in cluster.nodes
-    }
+    all_hosts = {n.name: _host_vars(n) for n in cluster.nodes}
     children: dict[str, Any] = {
         group: {"hosts": {n.name: None for n in cluster.nodes if member(n)}}
         for group, member in GROUPS.items()
