@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -31,3 +32,12 @@ def localhost_inventory(tmp_path: Path) -> Path:
         f"      ansible_python_interpreter: {sys.executable}\n"
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    """The real helm the rendering tests use; `make test` points K8S_INSTALL_HELM at it."""
+    value = os.environ.get("K8S_INSTALL_HELM")
+    if not value or not Path(value).is_file():
+        pytest.skip("set K8S_INSTALL_HELM to a helm binary (see docs/addons.md, 'Tests')")
+    return Path(value)

@@ -19,14 +19,6 @@ from k8s_install.errors import ExitCode, K8sInstallError
 
 
 @pytest.fixture(scope="module")
-def helm_binary() -> Path:
-    value = os.environ.get("K8S_INSTALL_HELM")
-    if not value or not Path(value).is_file():
-        pytest.skip("set K8S_INSTALL_HELM to a helm binary (see docs/addons.md, 'Tests')")
-    return Path(value)
-
-
-@pytest.fixture(scope="module")
 def archive(helm_binary: Path) -> bytes:
     """A release archive laid out like get.helm.sh's, holding the real helm binary."""
     buffer = io.BytesIO()

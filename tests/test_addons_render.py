@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 from collections import Counter
@@ -22,14 +21,6 @@ from k8s_install.cli import cli
 
 CHARTS = Path(__file__).parent / "fixtures" / "charts"
 PRESET_CHARTS = CHARTS / "presets"
-
-
-@pytest.fixture(scope="module")
-def helm_binary() -> Path:
-    value = os.environ.get("K8S_INSTALL_HELM")
-    if not value or not Path(value).is_file():
-        pytest.skip("set K8S_INSTALL_HELM to a helm binary (see docs/addons.md, 'Tests')")
-    return Path(value)
 
 
 @pytest.fixture

@@ -36,14 +36,6 @@ users: [{name: nobody, user: {token: not-a-token}}]
 """
 
 
-@pytest.fixture(scope="module")
-def helm_binary() -> Path:
-    value = os.environ.get("K8S_INSTALL_HELM")
-    if not value or not Path(value).is_file():
-        pytest.skip("set K8S_INSTALL_HELM to a helm binary (see docs/addons.md, 'Tests')")
-    return Path(value)
-
-
 def ansible_playbook(
     tmp_path: Path, plan: dict[str, Any], *extra: str
 ) -> subprocess.CompletedProcess[str]:

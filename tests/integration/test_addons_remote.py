@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -31,14 +30,6 @@ pytestmark = pytest.mark.integration
 
 CHARTS = Path(__file__).parent.parent / "fixtures" / "charts"
 REMOTE = ("/var/lib/k8s-install", "/usr/local/bin/k8s-install-helm")
-
-
-@pytest.fixture(scope="module")
-def helm_binary() -> Path:
-    value = os.environ.get("K8S_INSTALL_HELM")
-    if not value or not Path(value).is_file():
-        pytest.skip("set K8S_INSTALL_HELM to a helm binary (see docs/addons.md, 'Tests')")
-    return Path(value)
 
 
 @pytest.fixture(scope="module")
