@@ -86,6 +86,12 @@ def sandbox() -> None:
     is_flag=True,
     help="Let hosts reach the internet (default: an internal network, this machine only).",
 )
+@click.option(
+    "--kubernetes",
+    is_flag=True,
+    help="The Kubernetes host profile: cgroup and mount fix-ups for kubelet and containerd, "
+    "the engine's packages pre-installed, no Debian containerd (docs/sandbox.md).",
+)
 @click.option("--timeout", default=180, show_default=True, help="Seconds to wait for the hosts.")
 @json_option
 def up(
@@ -97,6 +103,7 @@ def up(
     test_image: bool,
     subnet: str | None,
     outbound: bool,
+    kubernetes: bool,
     timeout: int,
 ) -> None:
     """Start the sandbox hosts and write cluster.yaml; running it again changes nothing.
@@ -112,6 +119,7 @@ def up(
       k8s-install sandbox up
       k8s-install sandbox up --nodes 5 --control-planes 3 --name ha --dir clusters/ha
       k8s-install sandbox up --test-image --json
+      k8s-install sandbox up --nodes 2 --kubernetes --dir clusters/dev
     """
     out = output()
     info = hosts.up(
@@ -122,6 +130,7 @@ def up(
         extra_packages=_extras(extra_packages, test_image),
         subnet=subnet,
         outbound=outbound,
+        kubernetes=kubernetes,
         timeout=timeout,
         log=out.info if not out.json_mode else (lambda m: out.err.print(m)),
     )

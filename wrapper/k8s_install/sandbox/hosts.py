@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from k8s_install.errors import ExitCode, InvalidInput, K8sInstallError, Problem
-from k8s_install.sandbox import clusterfile, hostfiles, image, keys, podman, ready
+from k8s_install.sandbox import clusterfile, hostfiles, image, keys, network, podman, profile, ready
 from k8s_install.sandbox.layout import (
     DIR_LABEL,
     LABEL,
@@ -119,12 +119,25 @@ def _ensure_network(lay: Layout, subnet: str | None, outbound: bool, log: Log) -
     return str(info["subnets"][0]["subnet"])
 
 
+def _ensure_bridge(lay: Layout, log: Log) -> network.Bridge | None:
+    """The network's bridge, given its gateway address where the backend did not (CNI)."""
+    info = _network_info(lay.network)
+    if info is None:
+        return None
+    br = network.bridge(info)
+    if network.ensure_gateway(br):
+        log(f"gave bridge {br.interface} its address {br.gateway} ({network.backend()} backend)")
+    return br
+
+
 def _ulimits() -> list[str]:
     # nofile at most 20000 (the host's hard limit); nproc explicit, as runc cannot raise it here.
     return ["--ulimit", podman.NOFILE, "--ulimit", "nproc=32768:32768"]
 
 
-def _create_host(lay: Layout, spec: NodeSpec, subnet: str, tag: str, files: bytes) -> None:
+def _create_host(
+    lay: Layout, spec: NodeSpec, subnet: str, img: image.ImageSpec, files: bytes
+) -> None:
     volume = lay.volume(spec.name)
     labels = [
         "--label",
@@ -155,10 +168,11 @@ def _create_host(lay: Layout, spec: NodeSpec, subnet: str, tag: str, files: byte
             "always",
             "--no-hosts",
             *_ulimits(),
+            *(profile.CREATE_ARGS if img.kubernetes else ()),
             "--volume",
             f"{volume}:/var/lib/containerd",
             *labels,
-            tag,
+            img.tag,
         ]
     )
     podman.run(["cp", "--archive=false", "-", f"{lay.container(spec.name)}:/"], input_bytes=files)
@@ -178,15 +192,19 @@ def up(
     extra_packages: Iterable[str] = (),
     subnet: str | None = None,
     outbound: bool = False,
+    kubernetes: bool = False,
     timeout: float = 180,
     log: Log = _quiet,
 ) -> SandboxInfo:
-    """Bring the sandbox to N running hosts and write its files; safe to run again."""
+    """Bring the sandbox to N running hosts and write its files; safe to run again.
+
+    kubernetes: hosts get the Kubernetes host profile (sandbox/profile.py).
+    """
     lay = layout(name, directory)
     specs = node_specs(nodes, control_planes)
     if subnet:
         subnet = check_subnet(subnet, nodes)
-    spec = image.spec_for(extra_packages)
+    spec = image.spec_for(extra_packages, kubernetes=kubernetes)
     if lay.cluster_file.exists() and not lay.cluster_file.read_text().startswith(
         clusterfile.MARKER
     ):
@@ -222,7 +240,7 @@ def up(
             current = None
         if current is None:
             log(f"starting {host.container} at {host.address}")
-            _create_host(lay, s, net, tag, hostfiles.host_files(lay, s, client, hosts_file))
+            _create_host(lay, s, net, spec, hostfiles.host_files(lay, s, client, hosts_file))
             podman.run(["start", host.container])
         else:
             if current.get("Image") not in (tag, tag.removeprefix("localhost/")):
@@ -238,11 +256,18 @@ def up(
         known.append(keys.known_hosts_line([s.name, host.address], pub))
         hosts.append(host)
     keys.write_known_hosts(lay.known_hosts, known)
-    ready.wait_ready(lay, hosts, timeout, log)
+    br = _ensure_bridge(lay, log)
+    ready.wait_ready(lay, hosts, timeout, log, br)
     written = clusterfile.write(lay, specs, net)
     _save_state(
         lay,
-        {"image": tag, "subnet": net, "nodes": [s.name for s in specs], "cluster_digest": written},
+        {
+            "image": tag,
+            "subnet": net,
+            "nodes": [s.name for s in specs],
+            "kubernetes": kubernetes,
+            "cluster_digest": written,
+        },
     )
     return _info(lay, net, tag, hosts)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k8s_install.errors import ExitCode, K8sInstallError
-from k8s_install.sandbox import podman
+from k8s_install.sandbox import podman, profile
 
 SUITE = "bookworm"
 REPOSITORY = "localhost/k8s-install-host"
@@ -100,14 +100,17 @@ class ImageSpec:
     """Which packages an image holds, and so its tag."""
 
     extra_packages: tuple[str, ...] = ()
+    kubernetes: bool = False  # the Kubernetes host profile (sandbox/profile.py)
 
     @property
     def packages(self) -> tuple[str, ...]:
-        return tuple(sorted(set(BASE_PACKAGES) | set(self.extra_packages)))
+        k8s = profile.KUBERNETES_PACKAGES if self.kubernetes else ()
+        return tuple(sorted(set(BASE_PACKAGES) | set(self.extra_packages) | set(k8s)))
 
     @property
     def digest(self) -> str:
-        text = "\n".join([SUITE, RECIPE_VERSION, *self.packages])
+        marks = ["kubernetes"] if self.kubernetes else []
+        text = "\n".join([SUITE, RECIPE_VERSION, *marks, *self.packages])
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @property
@@ -115,7 +118,7 @@ class ImageSpec:
         return f"{REPOSITORY}:{SUITE}-{self.digest}"
 
 
-def spec_for(extra_packages: Iterable[str] = ()) -> ImageSpec:
+def spec_for(extra_packages: Iterable[str] = (), *, kubernetes: bool = False) -> ImageSpec:
     """An ImageSpec; rejects names apt could not take, before anything runs."""
     extras = tuple(sorted({p.strip() for p in extra_packages if p.strip()}))
     for name in extras:
@@ -125,7 +128,7 @@ def spec_for(extra_packages: Iterable[str] = ()) -> ImageSpec:
                 fix="give plain package names, e.g. --extra-packages nginx,curl",
                 code=ExitCode.INVALID_INPUT,
             )
-    return ImageSpec(extras)
+    return ImageSpec(extras, kubernetes)
 
 
 def test_spec() -> ImageSpec:
@@ -231,6 +234,8 @@ def build(
                 what="apt-get install",
             )
         _customise(rootfs, sorted(_dpkg_lists(rootfs) - before))
+        if spec.kubernetes:
+            _kubernetes_host(rootfs)
         policy.unlink()
         log(f"importing {tag or spec.tag}")
         tarball = work / "rootfs.tar"
@@ -301,6 +306,21 @@ def _customise(rootfs: Path, added: list[Path]) -> None:
     _chroot(rootfs, "apt-get", "clean", what="apt-get clean")
     shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
     (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
+
+
+def _kubernetes_host(rootfs: Path) -> None:
+    """The Kubernetes host profile's files and unit (see sandbox/profile.py)."""
+    script = rootfs / profile.FIXUP_PATH
+    script.write_text(profile.FIXUP_SCRIPT)
+    script.chmod(0o755)
+    (rootfs / "etc/systemd/system" / profile.FIXUP_UNIT).write_text(profile.FIXUP_UNIT_TEXT)
+    _chroot(rootfs, "systemctl", "enable", profile.FIXUP_UNIT, what="systemctl enable")
+    journald = rootfs / "etc/systemd/journald.conf.d"
+    journald.mkdir(parents=True, exist_ok=True)
+    (journald / "k8s-install.conf").write_text(profile.JOURNALD_CONF)
+    (rootfs / "etc/apt/sources.list").write_text(profile.APT_SOURCES)
+    for extra in (rootfs / "etc/apt/sources.list.d").glob("*"):
+        extra.unlink()
 
 
 def _units_in(listing: Path) -> list[str]:

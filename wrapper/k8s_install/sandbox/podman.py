@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -14,6 +15,9 @@ from k8s_install.errors import ExitCode, K8sInstallError
 RUNTIME = "runc"
 # Containers inherit a huge nofile limit otherwise; systemd and sshd in the hosts choke on it.
 NOFILE = "nofile=20000:20000"
+
+# Forces podman's network backend for every sandbox call (cni or netavark); unset: podman's own.
+BACKEND_ENV = "K8S_INSTALL_PODMAN_NETWORK_BACKEND"
 
 INSTALL_FIX = "install podman and runc: `apt-get install podman runc debootstrap` (as root)"
 
@@ -54,6 +58,18 @@ def podman_path() -> str:
     return path
 
 
+def forced_backend() -> str:
+    """The network backend forced by K8S_INSTALL_PODMAN_NETWORK_BACKEND, or ""."""
+    value = os.environ.get(BACKEND_ENV, "").strip()
+    if value and value not in ("cni", "netavark"):
+        raise K8sInstallError(
+            f"{BACKEND_ENV}={value!r} is not a podman network backend",
+            fix=f"set {BACKEND_ENV} to cni or netavark, or unset it",
+            code=ExitCode.INVALID_INPUT,
+        )
+    return value
+
+
 def hint_for(stderr: str) -> str:
     """A fix for a known podman failure, or a generic one."""
     lowered = stderr.lower()
@@ -71,7 +87,8 @@ def run(
     timeout: float = 600,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `podman ARGS`; on failure raise PodmanError with the stderr and a fix."""
-    cmd = [podman_path(), *args]
+    backend = forced_backend()
+    cmd = [podman_path(), *(["--network-backend", backend] if backend else []), *args]
     proc = subprocess.run(cmd, input=input_bytes, capture_output=True, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         stderr = proc.stderr.decode(errors="replace").strip()
