@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from k8s_install.errors import K8sInstallError
+from k8s_install.base.errors import K8sInstallError
 from k8s_install.sandbox import podman
 from k8s_install.sandbox.layout import Layout
 from k8s_install.sandbox.model import HostInfo, Log
