@@ -1,1 +1,1 @@
-"""checks"""
+"""Checks that change nothing: drift against what Git applied, and the preflight report."""

@@ -1,1 +1,1 @@
-"""engine"""
+"""The engine: the pinned Kubespray release, fetched, verified and resolved."""

@@ -1,1 +1,1 @@
-"""lifecycle"""
+"""The cluster lifecycle: the plan, its apply, and the etcd backups around it."""
