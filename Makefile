@@ -19,6 +19,7 @@ lint: setup
 	mypy
 	yamllint -s .
 	ansible-lint -q
+	lint-imports
 
 test-fast: setup
 	pytest -m "not integration"

@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from k8s_install import config
 from k8s_install.addons import helm, render
+from k8s_install.model import config
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS = ROOT / "tests" / "fixtures" / "charts"

@@ -23,7 +23,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from k8s_install import ansiblecfg, config, runner
+from k8s_install.ansible import ansible_cfg as ansiblecfg
+from k8s_install.ansible import runner
+from k8s_install.model import config
 from k8s_install.sandbox import hosts
 
 VARIANTS: dict[str, dict[str, object]] = {

@@ -17,7 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from k8s_install import apply, config, state
+from k8s_install.lifecycle import apply
+from k8s_install.model import config
+from k8s_install.records import applied_file as state
 
 BIN = Path(sys.executable).parent
 

@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from k8s_install import config, inventory, resources
+from k8s_install.ansible import inventory
+from k8s_install.base import resources
+from k8s_install.model import config
 
 BIN = Path(sys.executable).parent
 PLAY = re.compile(r"^  play #(\d+) \(([^)]*)\): (.*?)\tTAGS")

@@ -43,9 +43,9 @@ def write_fixture(directory: Path) -> tuple[Path, Path]:
 WRAPPED = """
 import sys
 from pathlib import Path
-from k8s_install.output import Output
-from k8s_install.progress import execute
-from k8s_install.runner import RunRequest
+from k8s_install.base.output import Output
+from k8s_install.ansible.progress import execute
+from k8s_install.ansible.runner import RunRequest
 request = RunRequest(playbook=Path(sys.argv[1]), inventory=Path(sys.argv[2]),
                      private_dir=Path(sys.argv[3]), command="bench")
 sys.exit(execute(request, Output(json_mode=True)).exit_code)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from k8s_install.resources import sample_cluster
+from k8s_install.base.resources import sample_cluster
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -78,7 +78,7 @@ def test_secret_values_never_reach_the_diff() -> None:
 
 
 def test_the_diff_output_matches_its_schema() -> None:
-    from k8s_install import jsonout
+    from k8s_install.base import output_schemas as jsonout
 
     results = [
         diff.compare("web", "apps", "a: 1\n", RENDERED, "a: 2\n", LIVE),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from k8s_install.addons import globals as refs
+from k8s_install.model import addon_globals as refs
 
 KEYS = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
 SCALARS = st.one_of(

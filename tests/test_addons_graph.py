@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from k8s_install.addons import graph
-from k8s_install.addons.model import expand
+from k8s_install.addons import order as graph
+from k8s_install.model.addon_releases import expand
 
 
 def release(name: str, *deps: str, **extra: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from k8s_install.addons import helm
-from k8s_install.errors import ExitCode, K8sInstallError
+from k8s_install.base.errors import ExitCode, K8sInstallError
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,13 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from k8s_install import config, jsonout, state
-from k8s_install.addons import catalog, graph, images, render
+from k8s_install.addons import images, render
+from k8s_install.addons import order as graph
+from k8s_install.base import output_schemas as jsonout
 from k8s_install.cli import cli
+from k8s_install.model import addon_presets as catalog
+from k8s_install.model import config
+from k8s_install.records import applied_file as state
 
 CHARTS = Path(__file__).parent / "fixtures" / "charts"
 PRESET_CHARTS = CHARTS / "presets"

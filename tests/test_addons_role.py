@@ -20,9 +20,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from k8s_install import jsonout
+from k8s_install.base import output_schemas as jsonout
+from k8s_install.base.resources import data_dir, playbook
 from k8s_install.cli import cli
-from k8s_install.resources import data_dir, playbook
 
 CHARTS = Path(__file__).parent / "fixtures" / "charts"
 VENV_BIN = Path(sys.executable).parent
@@ -264,9 +264,9 @@ def test_a_successful_addons_run_records_only_the_addons_as_applied(
 
 
 def test_drift_of_addons_needs_a_kubeconfig(repo: Path) -> None:
-    from k8s_install import config
     from k8s_install.addons import drift
-    from k8s_install.errors import K8sInstallError
+    from k8s_install.base.errors import K8sInstallError
+    from k8s_install.model import config
 
     with pytest.raises(K8sInstallError, match="no kubeconfig"):
         drift.detect(config.load(repo))

@@ -9,12 +9,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import backup, config, inventory, preflight, security
+from k8s_install.ansible import inventory, security
+from k8s_install.ansible.events import HostStats
+from k8s_install.ansible.runner import RunResult
+from k8s_install.base.errors import ExitCode, InvalidInput
+from k8s_install.base.resources import sample_cluster
+from k8s_install.checks import preflight
 from k8s_install.cli import cli
-from k8s_install.errors import ExitCode, InvalidInput
-from k8s_install.events import HostStats
-from k8s_install.resources import sample_cluster
-from k8s_install.runner import RunResult
+from k8s_install.lifecycle import backup
+from k8s_install.model import config
 
 
 def _cluster(tmp_path: Path, **sections: object) -> config.Cluster:

@@ -11,13 +11,16 @@ import yaml
 from click.testing import CliRunner
 from cryptography import x509
 
-from k8s_install import config, inventory, resources
-from k8s_install.bundle import diff, offline, sign, tls
+from k8s_install.ansible import inventory
+from k8s_install.ansible import offline_repo as offline
+from k8s_install.base import resources
+from k8s_install.base.errors import K8sInstallError
+from k8s_install.bundle import diff, sign, tls
 from k8s_install.bundle import manifest as mf
 from k8s_install.bundle import verify as verifier
 from k8s_install.bundle.sources import parse_mirrors, rewrite
 from k8s_install.cli import cli
-from k8s_install.errors import K8sInstallError
+from k8s_install.model import config
 
 
 def _bundle(root: Path, key: Path, files: dict[str, bytes]) -> mf.Manifest:

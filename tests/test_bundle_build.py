@@ -14,13 +14,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import config
+from k8s_install.base.errors import K8sInstallError
 from k8s_install.bundle import build, charts, oci, sign
+from k8s_install.bundle import download_list as planner
 from k8s_install.bundle import manifest as mf
-from k8s_install.bundle import plan as planner
 from k8s_install.bundle.sources import DownloadError, Fetcher
 from k8s_install.cli import cli
-from k8s_install.errors import K8sInstallError
+from k8s_install.model import config
 from test_bundle_servers import (
     UPSTREAM_CHARTS,
     Sources,

@@ -78,8 +78,8 @@ def test_engine_renders_containerd_hosts_with_our_ca(sample_copy: Path) -> None:
     """Kubespray's own hosts.toml template, fed our containerd_registries_mirrors."""
     import jinja2
 
-    from k8s_install import config
-    from k8s_install.bundle import offline
+    from k8s_install.ansible import offline_repo as offline
+    from k8s_install.model import config
 
     data = yaml.safe_load(sample_copy.read_text())
     data["offline"] = {"enabled": True, "bundle": "b.tar", "repo_host": "cp1"}

@@ -25,7 +25,8 @@ import pytest
 import yaml
 
 from k8s_install.bundle import oci
-from k8s_install.bundle.plan import ChartSpec, FileSpec, Plan
+from k8s_install.bundle.charts import ChartSpec
+from k8s_install.bundle.download_list import FileSpec, Plan
 from k8s_install.bundle.verify import sha256_file
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

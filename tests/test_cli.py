@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from k8s_install.cli import cli
-from k8s_install.schema import CLUSTER_SCHEMA
+from k8s_install.model.schema import CLUSTER_SCHEMA
 
 
 def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -78,7 +78,7 @@ def test_init_refuses_bad_name(tmp_path: Path) -> None:
 
 
 def test_schema_is_valid_json_schema_and_accepts_the_sample() -> None:
-    from k8s_install.resources import sample_cluster
+    from k8s_install.base.resources import sample_cluster
 
     result = CliRunner().invoke(cli, ["schema"])
     assert result.exit_code == 0

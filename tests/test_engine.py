@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from k8s_install import engine, engine_data
+from k8s_install.base.errors import InvalidInput, K8sInstallError
 from k8s_install.cli import cli
-from k8s_install.errors import InvalidInput, K8sInstallError
+from k8s_install.engine import kubespray as engine
+from k8s_install.model import engine_releases as engine_data
 
 RELEASE = engine_data.DEFAULT_RELEASE
 PREFIX = "kubespray-2.31.0/"
@@ -209,8 +210,8 @@ def test_a_cache_from_another_tarball_is_not_used(
 def test_the_bundle_comes_before_the_cache(
     cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_copy: Path
 ) -> None:
-    from k8s_install import config
     from k8s_install.bundle import engine_source
+    from k8s_install.model import config
 
     archive = tmp_path / "bundled.tar.gz"
     pin_to(monkeypatch, make_tarball(archive, GOOD))

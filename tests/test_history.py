@@ -11,9 +11,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import clusterstate, config, drift, gitrepo, jsonout, record, state
+from k8s_install.ansible.runner import RunRequest, run_playbook
+from k8s_install.base import output_schemas as jsonout
+from k8s_install.checks import drift
 from k8s_install.cli import cli
-from k8s_install.runner import RunRequest, run_playbook
+from k8s_install.model import config
+from k8s_install.records import applied_file as state
+from k8s_install.records import git_repo as gitrepo
+from k8s_install.records import in_cluster as clusterstate
+from k8s_install.records import runs as record
 
 
 @pytest.fixture

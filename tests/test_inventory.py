@@ -10,9 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import config, inventory
+from k8s_install.ansible import inventory
+from k8s_install.base.resources import sample_cluster
 from k8s_install.cli import cli
-from k8s_install.resources import sample_cluster
+from k8s_install.model import config
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 UPDATE = os.environ.get("K8S_INSTALL_UPDATE_GOLDEN") == "1"

@@ -11,11 +11,12 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
-from k8s_install import gitrepo, jsonout
+from k8s_install.ansible.progress import execute
+from k8s_install.ansible.runner import RunRequest
+from k8s_install.base import output_schemas as jsonout
+from k8s_install.base.output import Output
 from k8s_install.cli import cli
-from k8s_install.output import Output
-from k8s_install.progress import execute
-from k8s_install.runner import RunRequest
+from k8s_install.records import git_repo as gitrepo
 
 # Commands with --json whose schema their owner has not published yet. Add a name here only
 # with a reason; remove it when its schema lands in wrapper/k8s_install/data/schemas/.
@@ -61,7 +62,7 @@ def test_every_json_command_has_a_schema_or_is_listed_pending() -> None:
 def test_other_command_outputs_validate(
     command: str, args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Outputs that need no hosts, from commands other issues own."""
+    """Outputs of the other commands that need no hosts."""
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         cli, [*args, *(["--dir", str(tmp_path)] if "sandbox" in args else [])]

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8s_install import plan
-from k8s_install.config import with_defaults
+from k8s_install.lifecycle import plan
+from k8s_install.model.config import with_defaults
 
 
 def node(name: str, *roles: str, ip: str | None = None, **extra: Any) -> dict[str, Any]:

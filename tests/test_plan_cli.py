@@ -9,9 +9,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import apply, config, engine, plan, runner, state
+from k8s_install.ansible import runner
+from k8s_install.base.output import Output
 from k8s_install.cli import cli
-from k8s_install.output import Output
+from k8s_install.engine import kubespray as engine
+from k8s_install.lifecycle import apply, plan
+from k8s_install.model import config
+from k8s_install.records import applied_file as state
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

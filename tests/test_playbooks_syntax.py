@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from k8s_install import resources
+from k8s_install.base import resources
 
 ENGINE_DIR = os.environ.get("K8S_INSTALL_KUBESPRAY_DIR")
 BIN = Path(sys.executable).parent

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from k8s_install.resources import data_dir
+from k8s_install.base.resources import data_dir
 
 
 def _filters() -> ModuleType:

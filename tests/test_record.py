@@ -12,10 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from k8s_install import config, gitrepo, inventory, record, state
-from k8s_install.errors import ExitCode, InvalidInput
-from k8s_install.events import Event
-from k8s_install.runner import RunRequest, RunResult, run_playbook
+from k8s_install.ansible import inventory
+from k8s_install.ansible.events import Event
+from k8s_install.ansible.runner import RunRequest, RunResult, run_playbook
+from k8s_install.base.errors import ExitCode, InvalidInput
+from k8s_install.model import config
+from k8s_install.records import applied_file as state
+from k8s_install.records import git_repo as gitrepo
+from k8s_install.records import runs as record
 
 FAILING = """\
 - name: A play that fails on its second task
@@ -222,7 +226,7 @@ def test_generated_inventory_is_not_user_dirt(repo: Path) -> None:
 
 
 def test_not_a_repo_is_refused_unless_allowed(tmp_path: Path) -> None:
-    from k8s_install.resources import sample_cluster
+    from k8s_install.base.resources import sample_cluster
 
     (tmp_path / "cluster.yaml").write_text(sample_cluster().read_text())
     cluster = config.load(tmp_path / "cluster.yaml")
@@ -235,7 +239,7 @@ def test_not_a_repo_is_refused_unless_allowed(tmp_path: Path) -> None:
 
 
 def test_cluster_in_a_subdirectory_of_a_monorepo(tmp_path: Path) -> None:
-    from k8s_install.resources import sample_cluster
+    from k8s_install.base.resources import sample_cluster
 
     top = tmp_path / "infra"
     top.mkdir()
@@ -305,7 +309,7 @@ def test_no_log_secrets_stay_out_of_the_record_and_git(repo: Path, tmp_path: Pat
 
 
 def test_a_cluster_file_with_another_name_is_committed(tmp_path: Path) -> None:
-    from k8s_install.resources import sample_cluster
+    from k8s_install.base.resources import sample_cluster
 
     repo = tmp_path / "sites"
     repo.mkdir()

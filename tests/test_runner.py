@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from k8s_install.errors import ExitCode
-from k8s_install.output import Output
-from k8s_install.progress import execute
-from k8s_install.runner import RunRequest, run_playbook
+from k8s_install.ansible.progress import execute
+from k8s_install.ansible.runner import RunRequest, run_playbook
+from k8s_install.base.errors import ExitCode
+from k8s_install.base.output import Output
 
 PLAYBOOKS = Path(__file__).parent / "fixtures" / "playbooks"
 
@@ -101,9 +101,9 @@ def test_ctrl_c_stops_cleanly_and_says_where(tmp_path: Path, localhost_inventory
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from k8s_install.output import Output\n"
-        "from k8s_install.progress import execute\n"
-        "from k8s_install.runner import RunRequest\n"
+        "from k8s_install.base.output import Output\n"
+        "from k8s_install.ansible.progress import execute\n"
+        "from k8s_install.ansible.runner import RunRequest\n"
         f"r = RunRequest(playbook=Path({str(PLAYBOOKS / 'slow.yml')!r}),"
         f" inventory=Path({str(localhost_inventory)!r}),"
         f" private_dir=Path({str(tmp_path / '.k8s-install')!r}), command='test')\n"

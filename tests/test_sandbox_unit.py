@@ -9,11 +9,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import yamlfile
+from k8s_install.base.errors import InvalidInput, K8sInstallError
 from k8s_install.cli import cli
-from k8s_install.errors import InvalidInput, K8sInstallError
+from k8s_install.model import yamlfile
+from k8s_install.model.validate import problems_in
 from k8s_install.sandbox import clusterfile, image, keys, layout, podman
-from k8s_install.validate import problems_in
 
 
 def test_node_specs_put_control_planes_first() -> None:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from k8s_install import ansiblecfg, config, inventory, security
-from k8s_install.resources import sample_cluster
+from k8s_install.ansible import ansible_cfg as ansiblecfg
+from k8s_install.ansible import inventory, security
+from k8s_install.base.resources import sample_cluster
+from k8s_install.model import config
 
 SECURITY_FILE = "group_vars/all/10-security.yml"
 KUBESPRAY_DIR = os.environ.get("K8S_INSTALL_KUBESPRAY_DIR")

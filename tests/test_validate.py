@@ -11,8 +11,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from k8s_install.base.resources import sample_cluster
 from k8s_install.cli import cli
-from k8s_install.resources import sample_cluster
 
 Edit = Callable[[dict[str, Any]], None]
 

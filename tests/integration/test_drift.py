@@ -16,8 +16,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import clusterstate, config, gitrepo, jsonout, record, runner, state
+from k8s_install.ansible import runner
+from k8s_install.base import output_schemas as jsonout
 from k8s_install.cli import cli
+from k8s_install.model import config
+from k8s_install.records import applied_file as state
+from k8s_install.records import git_repo as gitrepo
+from k8s_install.records import in_cluster as clusterstate
+from k8s_install.records import runs as record
 
 from .conftest import SandboxCluster
 

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from k8s_install import apply, config, engine, plan, runner
+from k8s_install.ansible import runner
+from k8s_install.engine import kubespray as engine
+from k8s_install.lifecycle import apply, plan
+from k8s_install.model import config
 
 from .conftest import SandboxCluster
 

@@ -16,8 +16,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import config, resources, runner
+from k8s_install.ansible import runner
+from k8s_install.base import resources
 from k8s_install.cli import cli
+from k8s_install.model import config
 
 from . import etcd_tls
 from .conftest import SandboxCluster, SandboxFactory

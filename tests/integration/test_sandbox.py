@@ -9,8 +9,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from k8s_install import config, runner
+from k8s_install.ansible import runner
 from k8s_install.cli import cli
+from k8s_install.model import config
 from k8s_install.sandbox import hosts, image, podman
 
 from .conftest import SandboxCluster, SandboxFactory

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from k8s_install.errors import K8sInstallError
+from k8s_install.base.errors import K8sInstallError
 from k8s_install.sandbox import hosts, image, network, podman, ready
 from k8s_install.sandbox.layout import layout
 

@@ -22,8 +22,11 @@ from ansible.constants import DEFAULT_VAULT_ID_MATCH
 from ansible.parsing.vault import VaultLib, VaultSecret
 from click.testing import CliRunner
 
-from k8s_install import config, record, resources, runner, security
+from k8s_install.ansible import runner, security
+from k8s_install.base import resources
 from k8s_install.cli import cli
+from k8s_install.model import config
+from k8s_install.records import runs as record
 
 from .conftest import SandboxCluster
 

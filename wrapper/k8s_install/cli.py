@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from k8s_install import __version__
+from k8s_install.base.errors import ExitCode, InvalidInput, K8sInstallError
+from k8s_install.base.output import Output
 from k8s_install.commands import COMMANDS
-from k8s_install.errors import ExitCode, InvalidInput, K8sInstallError
-from k8s_install.output import Output
 
 HELP = """Install, scale, upgrade and remove Kubernetes plus its addons as one unit.
 

@@ -14,20 +14,20 @@ from typing import Any
 
 import yaml
 
-from k8s_install import runner, state
-from k8s_install.addons import graph, helm, render
+from k8s_install.addons import helm, order, render
 from k8s_install.addons.diff import LOCAL_KUBECONFIG
-from k8s_install.addons.model import expand
-from k8s_install.config import Cluster, with_defaults
-from k8s_install.errors import InvalidInput
+from k8s_install.ansible import actions, runner
+from k8s_install.base.errors import InvalidInput
+from k8s_install.model.addon_releases import edges, expand
+from k8s_install.model.config import Cluster, with_defaults
+from k8s_install.records import applied_file
 
-PLAYBOOK = "addons.yml"
 PLAN_FILE = Path(".k8s-install") / "addons" / "plan.yaml"
 
 
 @dataclass
 class Prepared:
-    changes: list[graph.Change]
+    changes: list[order.Change]
     plan_file: Path
     plan: dict[str, Any]
     result: render.Result
@@ -66,7 +66,7 @@ def prepare(
     addons = cluster.section("addons")
     result = render.render_all(addons, config, cluster.root / render.RENDERED)
     if only_remove is None:
-        changes = graph.plan(cluster.root, addons)
+        changes = order.plan(cluster.root, addons)
     else:
         changes = remove_changes(cluster, only_remove)
     by_name = {item.release.name: item for item in result.releases}
@@ -98,10 +98,10 @@ def prepare(
     return Prepared(changes, path, plan, result)
 
 
-def remove_changes(cluster: Cluster, name: str) -> list[graph.Change]:
+def remove_changes(cluster: Cluster, name: str) -> list[order.Change]:
     """`addons remove NAME`: one removal, refused while an enabled release depends on it."""
     releases, _ = expand(cluster.section("addons"))
-    applied, _ = expand(graph.applied_addons(cluster.root) or {})
+    applied, _ = expand(order.applied_addons(cluster.root) or {})
     target = next((r for r in releases if r.name == name), None) or next(
         (r for r in applied if r.name == name), None
     )
@@ -111,20 +111,20 @@ def remove_changes(cluster: Cluster, name: str) -> list[graph.Change]:
             f"no addon release named '{name}'",
             fix=f"use one of: {', '.join(known)}" if known else "cluster.yaml has no releases",
         )
-    active = graph.enabled(releases)
-    users = sorted(r.name for r in active if name in graph.edges(active).get(r.name, []))
+    active = order.enabled(releases)
+    users = sorted(r.name for r in active if name in edges(active).get(r.name, []))
     if users:
         raise InvalidInput(
             f"'{name}' is needed by {', '.join(users)}",
             fix=f"remove or disable {', '.join(users)} first",
         )
-    return [graph.Change("remove", target.name, target.namespace, "addons remove")]
+    return [order.Change("remove", target.name, target.namespace, "addons remove")]
 
 
 def extravars(
     cluster: Cluster, prepared: Prepared, kubeconfig: Path | None = None
 ) -> dict[str, Any]:
-    """What playbooks/addons.yml needs (also when up.yml imports it): the plan file, and where
+    """What the addons playbook needs (also when the up playbook imports it): the plan file, and where
     helm runs: the first control-plane node with its admin.conf, or the controller with a
     kubeconfig (--kubeconfig, or .k8s-install/kubeconfig/admin.conf when present)."""
     local = kubeconfig or (
@@ -147,15 +147,14 @@ def request(
     check: bool = False,
 ) -> runner.RunRequest:
     """The `addons apply` / `addons remove` run."""
-    variables = {"k8s_install_command": "addons", **extravars(cluster, prepared, kubeconfig)}
     widest = max(Counter(r["wave"] for r in prepared.plan["addons_releases"]).values(), default=1)
-    return runner.for_cluster(
+    return actions.request(
         cluster,
-        PLAYBOOK,
+        "addons_apply",
         "addons",
         check=check,
         diff=check,
-        extravars=variables,
+        extravars=extravars(cluster, prepared, kubeconfig),
         node_count=max(len(cluster.nodes), widest),  # forks: a whole wave at once
     )
 
@@ -164,7 +163,7 @@ def applied_view(cluster: Cluster, removed: str | None = None) -> Cluster | None
     """What state/applied.yaml should say after this addons run succeeds: the last applied spec
     with its addons replaced by cluster.yaml's (or, for `addons remove NAME`, without NAME).
     None before anything was applied: an addons run alone does not make a cluster applied."""
-    spec = state.applied_spec(cluster.root)
+    spec = applied_file.applied_spec(cluster.root)
     if spec is None:
         return None
     view = with_defaults(copy.deepcopy(spec))
@@ -182,10 +181,10 @@ def applied_view(cluster: Cluster, removed: str | None = None) -> Cluster | None
 
 
 def run_vars(cluster: Cluster, kubeconfig: Path | None = None) -> dict[str, Any]:
-    """For `up` and `apply` (which import playbooks/addons.yml): render, write the plan, and
+    """For `up` and `apply` (whose playbooks import the addons playbook): render, write the plan, and
     return the extra-vars. Empty when there is nothing to install or prune."""
     addons = cluster.section("addons")
-    if not addons.get("releases") and not (graph.applied_addons(cluster.root) or {}).get(
+    if not addons.get("releases") and not (order.applied_addons(cluster.root) or {}).get(
         "releases"
     ):
         return {}

@@ -12,9 +12,10 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from k8s_install import gitrepo, yamlfile
 from k8s_install.addons.render import HEADER, RENDERED, Rendered
-from k8s_install.errors import InvalidInput
+from k8s_install.base.errors import InvalidInput
+from k8s_install.model import yamlfile
+from k8s_install.records import git_repo
 
 NAMESPACE = "argocd"
 DESTINATION = "https://kubernetes.default.svc"
@@ -22,13 +23,13 @@ DESTINATION = "https://kubernetes.default.svc"
 
 def repo_url(root: Path) -> str | None:
     """The cluster repo's origin URL, if it has one."""
-    url = gitrepo.git(root, "remote", "get-url", "origin", check=False).strip()
+    url = git_repo.git(root, "remote", "get-url", "origin", check=False).strip()
     return url or None
 
 
 def repo_prefix(root: Path) -> PurePosixPath:
     """Where the cluster repo root sits inside its Git repository ('' at the top)."""
-    prefix = gitrepo.git(root, "rev-parse", "--show-prefix", check=False).strip()
+    prefix = git_repo.git(root, "rev-parse", "--show-prefix", check=False).strip()
     return PurePosixPath(prefix) if prefix else PurePosixPath()
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
-from k8s_install import yamlfile
 from k8s_install.addons import manifests
 from k8s_install.addons.helm import Helm, HelmError
 from k8s_install.addons.render import RENDERED
-from k8s_install.errors import ExitCode, K8sInstallError
+from k8s_install.base.errors import ExitCode, K8sInstallError
+from k8s_install.model import yamlfile
 
 ENV_KUBECONFIG = "K8S_INSTALL_KUBECONFIG"
 LOCAL_KUBECONFIG = Path(".k8s-install") / "kubeconfig" / "admin.conf"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from k8s_install.addons import diff, helm
-from k8s_install.config import Cluster
+from k8s_install.model.config import Cluster
 
 
 def detect(cluster: Cluster) -> list[dict[str, Any]]:

@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from k8s_install.errors import ExitCode, K8sInstallError
-from k8s_install.resources import data_dir
+from k8s_install.base.errors import ExitCode, K8sInstallError
+from k8s_install.base.resources import data_dir
 
 ENV_BINARY = "K8S_INSTALL_HELM"
 ENV_CACHE = "K8S_INSTALL_CACHE"

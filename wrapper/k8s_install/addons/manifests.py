@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from k8s_install import yamlfile
+from k8s_install.model import yamlfile
 
 REDACTED = "(redacted by k8s-install: Secret data never goes into Git)"
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)

@@ -19,12 +19,18 @@ from typing import Any
 
 import yaml
 
-from k8s_install import yamlfile
 from k8s_install.addons import manifests
-from k8s_install.addons.graph import enabled, waves
 from k8s_install.addons.helm import Helm, HelmError
-from k8s_install.addons.model import Release, dependencies, expand, globals_of, resolve_values
-from k8s_install.errors import InvalidInput, K8sInstallError, Problem
+from k8s_install.addons.order import enabled, waves
+from k8s_install.base.errors import InvalidInput, K8sInstallError, Problem
+from k8s_install.model import yamlfile
+from k8s_install.model.addon_releases import (
+    Release,
+    dependencies,
+    expand,
+    globals_of,
+    resolve_values,
+)
 
 RENDERED = Path("rendered") / "addons"
 ENV_CHARTS = "K8S_INSTALL_CHARTS"  # extra chart directories, os.pathsep separated

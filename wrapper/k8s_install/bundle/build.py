@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from k8s_install import __version__
+from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import manifest as mf
 from k8s_install.bundle import oci, sbom, sign
-from k8s_install.bundle.plan import ChartSpec, FileSpec, Plan
+from k8s_install.bundle.charts import ChartSpec
+from k8s_install.bundle.download_list import FileSpec, Plan
 from k8s_install.bundle.sources import Download, Fetcher
-from k8s_install.bundle.verify import hash_files, list_files
-from k8s_install.errors import ExitCode, K8sInstallError
+from k8s_install.bundle.verify import hash_files, list_files, sha256_file
 
 LogFn = Callable[[str], None]
 
@@ -125,7 +126,12 @@ def build(
 
 
 def _fill(
-    plan: Plan, opts: Options, stage: Path, base: mf.Manifest | None, fetcher: Fetcher, log: LogFn
+    plan: Plan,
+    opts: Options,
+    stage: Path,
+    base: mf.Manifest | None,
+    fetcher: Fetcher,
+    log: LogFn,
 ) -> mf.Manifest:
     items: list[mf.Item] = []
 
@@ -276,8 +282,6 @@ def _wheels(spec: Mapping[str, Any], target: Path, opts: Options) -> list[mf.Ite
     for wheel in sorted(target.glob("*.whl")):
         match = WHEEL_NAME.match(wheel.name)
         name, version = (match["name"], match["version"]) if match else (wheel.stem, "")
-        from k8s_install.bundle.verify import sha256_file
-
         sha, size = sha256_file(wheel)
         source = str(spec.get("index_url") or "https://pypi.org/simple")
         items.append(
@@ -295,8 +299,6 @@ def _own_requirements() -> list[str]:
 
 
 def _packages(names: list[str], target: Path) -> list[mf.Item]:
-    from k8s_install.bundle.verify import sha256_file
-
     target.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         ["apt-get", "download", *names], cwd=target, capture_output=True, text=True, check=False

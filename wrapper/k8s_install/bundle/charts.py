@@ -11,14 +11,27 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from k8s_install.bundle.plan import ChartSpec
+from k8s_install.base.errors import K8sInstallError
 from k8s_install.bundle.sources import TIMEOUT, USER_AGENT, rewrite
-from k8s_install.config import Cluster
-from k8s_install.errors import K8sInstallError
+from k8s_install.model import addon_releases
+from k8s_install.model.config import Cluster
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    name: str
+    version: str
+    url: str
+    sha256: str
+
+    @property
+    def path(self) -> str:
+        return f"charts/{self.name}-{self.version}.tgz"
 
 
 def _index(repo: str, mirrors: Mapping[str, str]) -> dict[str, Any]:
@@ -63,9 +76,7 @@ def for_cluster(
     cluster: Cluster, mirrors: Mapping[str, str] | None = None
 ) -> tuple[list[ChartSpec], list[str]]:
     """(charts to carry, notes about releases left out)."""
-    from k8s_install.addons import model
-
-    releases, _problems = model.expand(cluster.section("addons"))
+    releases, _problems = addon_releases.expand(cluster.section("addons"))
     charts: dict[str, ChartSpec] = {}
     notes = []
     for release in releases:

@@ -1,14 +1,14 @@
-"""Where an offline bundle keeps the engine release (bundle work, issue 6)."""
+"""Where an offline bundle keeps the engine release, and how it is checked before use."""
 
 from __future__ import annotations
 
 import tarfile
 from pathlib import Path
 
+from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import manifest as mf
 from k8s_install.bundle import sign
-from k8s_install.config import Cluster
-from k8s_install.errors import ExitCode, K8sInstallError
+from k8s_install.model.config import Cluster
 
 EXTRACT_DIR = Path(".k8s-install") / "bundle"
 

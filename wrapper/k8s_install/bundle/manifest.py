@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from k8s_install.errors import ExitCode, K8sInstallError
+from k8s_install.base.errors import ExitCode, K8sInstallError
 
 FORMAT = "k8s-install-bundle/v1"
 MANIFEST = "manifest.json"

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from k8s_install.base.errors import K8sInstallError
 from k8s_install.bundle.sources import Fetcher, place
-from k8s_install.errors import K8sInstallError
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -8,11 +8,11 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 
-from k8s_install import runner
-from k8s_install.bundle import build, engine_source, oci, offline, tls
+from k8s_install.ansible import actions, offline_repo, runner
+from k8s_install.base.errors import ExitCode, K8sInstallError
+from k8s_install.bundle import build, engine_source, oci, tls
 from k8s_install.bundle import manifest as mf
-from k8s_install.config import Cluster
-from k8s_install.errors import ExitCode, K8sInstallError
+from k8s_install.model.config import Cluster
 
 UNPACK_DIR = Path(".k8s-install") / "offline" / "bundle"
 
@@ -58,7 +58,7 @@ def tar_manifest(archive: Path) -> bytes:
 
 
 def tls_names(cluster: Cluster) -> list[str]:
-    address = offline.repo_address(cluster)
+    address = offline_repo.repo_address(cluster)
     host = str(cluster.section("offline").get("repo_host"))
     return list(dict.fromkeys([address, host]))
 
@@ -66,12 +66,11 @@ def tls_names(cluster: Cluster) -> list[str]:
 def run_request(cluster: Cluster, unpacked: Path, paths: tls.Paths) -> runner.RunRequest:
     host = str(cluster.section("offline")["repo_host"])
     repo_node = next((n.name for n in cluster.nodes if host in (n.name, n.address)), host)
-    return runner.for_cluster(
+    return actions.request(
         cluster,
-        "offline_repo.yml",
+        "bundle_serve",
         "bundle serve",
         extravars={
-            "k8s_install_command": "bundle serve",
             "k8s_install_offline_repo_host": repo_node,
             "offline_repo_bundle_dir": str(unpacked.resolve()),
             "offline_repo_tls_dir": str(paths.directory.resolve()),
@@ -83,7 +82,7 @@ def run_request(cluster: Cluster, unpacked: Path, paths: tls.Paths) -> runner.Ru
 
 def control_address(cluster: Cluster) -> str:
     """This machine's address on the route to the repo host: the one allowed to push images."""
-    target = offline.repo_address(cluster)
+    target = offline_repo.repo_address(cluster)
     family = socket.AF_INET6 if ":" in target else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as probe:
         try:
@@ -104,7 +103,7 @@ def push_images(
     if not (layout / "index.json").is_file():
         return []
     context = ssl.create_default_context(cafile=str(paths.ca_cert))
-    url = f"https://{offline.registry_host(cluster)}"
+    url = f"https://{offline_repo.registry_host(cluster)}"
     pushed = []
     for name in oci.push(layout, url, context=context):
         log(f"pushed {name}")

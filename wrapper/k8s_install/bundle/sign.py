@@ -9,7 +9,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from k8s_install.errors import ExitCode, K8sInstallError
+from k8s_install.base.errors import ExitCode, K8sInstallError
 
 
 def keygen(private_path: Path, public_path: Path, *, force: bool = False) -> None:

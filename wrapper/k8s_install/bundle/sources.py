@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle.verify import CHUNK, sha256_file
-from k8s_install.errors import ExitCode, K8sInstallError
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "k8s-install"
 USER_AGENT = "k8s-install-bundle"

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import manifest as mf
 from k8s_install.bundle import sign
-from k8s_install.errors import ExitCode, K8sInstallError
 
 CHUNK = 1 << 20
 

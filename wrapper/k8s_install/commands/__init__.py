@@ -1,20 +1,43 @@
-"""Every command group, one module per concern; cli.py adds them to the main group."""
+"""Every command, one module per verb or verb group; cli.py adds them to the main group."""
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
-_MODULES = ["core", "sandbox", "ping", "bundle", "ops", "engine", "lifecycle", "history", "addons"]
+from k8s_install.commands import (
+    addons,
+    backup,
+    bundle,
+    drift,
+    engine,
+    history,
+    init,
+    inventory,
+    lifecycle,
+    ping,
+    preflight,
+    sandbox,
+    schema,
+    status,
+    validate,
+)
 
+_MODULES = [
+    validate,
+    schema,
+    inventory,
+    init,
+    sandbox,
+    ping,
+    bundle,
+    preflight,
+    backup,
+    engine,
+    lifecycle,
+    history,
+    status,
+    drift,
+    addons,
+]
 
-def _load() -> list[click.Command]:
-    commands: list[click.Command] = []
-    for name in _MODULES:
-        module = importlib.import_module(f"k8s_install.commands.{name}")
-        commands.extend(module.COMMANDS)
-    return commands
-
-
-COMMANDS = _load()
+COMMANDS: list[click.Command] = [command for module in _MODULES for command in module.COMMANDS]

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import click
 
-from k8s_install import config, progress, record
 from k8s_install.addons import apply as addons_apply
-from k8s_install.addons import argocd, catalog, diff, graph, helm, images, render
-from k8s_install.addons.model import dependencies, expand
+from k8s_install.addons import argocd, diff, helm, images, order, render
+from k8s_install.ansible import progress
+from k8s_install.base.errors import ExitCode, InvalidInput
 from k8s_install.commands.common import config_option, json_option, output
-from k8s_install.errors import ExitCode, InvalidInput
+from k8s_install.model import addon_presets, config
+from k8s_install.model.addon_releases import dependencies, expand
+from k8s_install.records import runs
 
 charts_option = click.option(
     "--charts-dir",
@@ -57,7 +59,7 @@ def list_command(config_path: Path, show_catalog: bool) -> None:
     """
     out = output()
     if show_catalog:
-        rows = [p.as_dict() for p in catalog.presets().values()]
+        rows = [p.as_dict() for p in addon_presets.presets().values()]
         if out.json_mode:
             out.emit({"presets": rows})
         else:
@@ -79,8 +81,8 @@ def list_command(config_path: Path, show_catalog: bool) -> None:
         return
     cluster = config.load(config_path)
     releases, _ = expand(cluster.section("addons"))
-    active = graph.enabled(releases)
-    wave_of = {r.name: n for n, wave in enumerate(graph.waves(active), 1) for r in wave}
+    active = order.enabled(releases)
+    wave_of = {r.name: n for n, wave in enumerate(order.waves(active), 1) for r in wave}
     ordered = sorted(releases, key=lambda r: (wave_of.get(r.name, 10**6), r.name))
     rows = [
         {
@@ -197,7 +199,7 @@ def diff_command(config_path: Path, kubeconfig: Path | None, exit_code: bool) ->
         raise click.exceptions.Exit(ExitCode.INVALID_INPUT)
 
 
-def _show_changes(changes: list[graph.Change]) -> None:
+def _show_changes(changes: list[order.Change]) -> None:
     out = output()
     colours = {"install": "green", "upgrade": "cyan", "remove": "red", "unchanged": "dim"}
     out.table(
@@ -210,7 +212,7 @@ def _show_changes(changes: list[graph.Change]) -> None:
     )
 
 
-def _confirm(changes: list[graph.Change], yes: bool) -> None:
+def _confirm(changes: list[order.Change], yes: bool) -> None:
     removals = [c.name for c in changes if c.action == "remove"]
     if not removals or yes:
         return
@@ -247,7 +249,7 @@ def _run(
         result = progress.execute(request, out)
     else:
         command = "addons remove" if removed else "addons apply"
-        with record.recording(view or cluster, command, applied=view is not None) as rec:
+        with runs.recording(view or cluster, command, applied=view is not None) as rec:
             rec.extra = {"changes": changes}
             rec.result = progress.execute(request, out)
         result = rec.result
@@ -339,7 +341,7 @@ def images_command(config_path: Path) -> None:
     cluster = config.load(config_path)
     per_release = images.by_release(cluster.root)
     releases, _ = expand(cluster.section("addons"))
-    missing = sorted(r.name for r in graph.enabled(releases) if r.name not in per_release)
+    missing = sorted(r.name for r in order.enabled(releases) if r.name not in per_release)
     if missing:
         out.warn(f"not rendered yet: {', '.join(missing)} (run `k8s-install addons render`)")
     every = images.list_images(cluster.root)

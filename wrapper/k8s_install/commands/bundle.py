@@ -9,17 +9,17 @@ from typing import Any
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from k8s_install import config, progress
+from k8s_install.ansible import progress
+from k8s_install.base.errors import ExitCode, K8sInstallError
+from k8s_install.base.output import Output
 from k8s_install.bundle import build as builder
 from k8s_install.bundle import diff as differ
+from k8s_install.bundle import download_list, sign, sources, tls
 from k8s_install.bundle import manifest as mf
-from k8s_install.bundle import plan as planner
 from k8s_install.bundle import serve as server
-from k8s_install.bundle import sign, sources, tls
 from k8s_install.bundle import verify as verifier
 from k8s_install.commands.common import config_option, json_option, output
-from k8s_install.errors import ExitCode, K8sInstallError
-from k8s_install.output import Output
+from k8s_install.model import config
 
 DEFAULT_KEY = "bundle-signing"
 
@@ -75,22 +75,22 @@ def _engine_plan(
     arch: str,
     python: str,
     mirrors: dict[str, str] | None = None,
-) -> planner.Plan:
+) -> download_list.Plan:
     cluster = config.load(config_path)
-    engine = planner.engine_dir(engine_dir)
-    return planner.from_cluster(cluster, engine, arch, python, mirrors)
+    engine = download_list.engine_dir(engine_dir)
+    return download_list.from_cluster(cluster, engine, arch, python, mirrors)
 
 
 ENGINE_DIR = click.option(
     "--engine-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help=f"A Kubespray checkout of the pinned release (default: ${planner.ENGINE_ENV}).",
+    help=f"A Kubespray checkout of the pinned release (default: ${download_list.ENGINE_ENV}).",
 )
 ARCH = click.option(
     "--arch",
     default="amd64",
     show_default=True,
-    type=click.Choice(sorted(planner.ARCHES)),
+    type=click.Choice(sorted(download_list.ARCHES)),
     help="Target node architecture.",
 )
 PYTHON = click.option(
@@ -138,7 +138,7 @@ def plan_cmd(
     mirrors = sources.parse_mirrors(mirror)
     plan = _engine_plan(config_path, engine_dir, arch, python_version, mirrors)
     if output:
-        planner.save(plan, output)
+        download_list.save(plan, output)
     if out.json_mode:
         out.emit(plan.as_dict())
         return
@@ -301,7 +301,7 @@ def build_cmd(
             code=ExitCode.INVALID_INPUT,
         )
     plan = (
-        planner.load(plan_file)
+        download_list.load(plan_file)
         if plan_file
         else _engine_plan(config_path, engine_dir, arch, python_version, mirrors)
     )

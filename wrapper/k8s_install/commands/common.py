@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.markup import escape
 
-from k8s_install.output import Output
+from k8s_install.base.output import Output
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_CONFIG = "cluster.yaml"
+RESULT_COLOURS = {"successful": "green", "interrupted": "yellow"}
 
 
 def json_option(func: F) -> F:
@@ -48,3 +50,13 @@ def output() -> Output:
     ctx = click.get_current_context()
     obj = ctx.find_object(Output)
     return obj if obj is not None else Output()
+
+
+def escaped(value: object) -> str:
+    """Data shown inside rich markup: brackets in a task name or message must stay literal."""
+    return escape(str(value))
+
+
+def coloured_result(result: str) -> str:
+    """A run result (successful, failed, ...) in its colour."""
+    return f"[{RESULT_COLOURS.get(result, 'red')}]{result}[/]"

@@ -7,25 +7,26 @@ from typing import Any
 
 import click
 
-from k8s_install import engine, engine_data
+from k8s_install.base.errors import K8sInstallError
 from k8s_install.commands.common import json_option, output
-from k8s_install.errors import K8sInstallError
+from k8s_install.engine import kubespray
+from k8s_install.model import engine_releases
 
 
 def _engine_dir_option(func: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--engine-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        envvar=engine.ENV_DIR,
+        envvar=kubespray.ENV_DIR,
         help=f"A Kubespray checkout to use instead of the pinned tarball (development; "
-        f"not verified). Also {engine.ENV_DIR}.",
+        f"not verified). Also {kubespray.ENV_DIR}.",
     )(func)
 
 
 def _release_option(func: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--release",
-        default=engine_data.DEFAULT_RELEASE,
+        default=engine_releases.DEFAULT_RELEASE,
         show_default=True,
         help="The engine release.",
     )(func)
@@ -58,16 +59,16 @@ def info(release: str, engine_dir: Path | None) -> None:
       k8s-install engine info --json
     """
     out = output()
-    lock = engine.pin(release)
+    lock = kubespray.pin(release)
     found: dict[str, Any] | None
     try:
-        found = engine.resolve(release, engine_dir=engine_dir, download=False).as_dict()
+        found = kubespray.resolve(release, engine_dir=engine_dir, download=False).as_dict()
     except K8sInstallError as exc:  # not fetched yet: say so, info never fails for it
         found = {"source": "none", "message": str(exc)}
-    requirements = engine.requirement_status(release)
+    requirements = kubespray.requirement_status(release)
     data = {
         **lock,
-        "cache_dir": str(engine.cache_dir(release)),
+        "cache_dir": str(kubespray.cache_dir(release)),
         "resolved": found,
         "python_requirements": requirements,
     }
@@ -77,7 +78,7 @@ def info(release: str, engine_dir: Path | None) -> None:
     out.info(f"[bold]Kubespray {lock['release']}[/bold] (commit {lock['commit']})")
     out.info(f"  tarball  {lock['tarball_url']}")
     out.info(f"  sha256   {lock['tarball_sha256']}")
-    out.info(f"  cache    {engine.cache_dir(release)}")
+    out.info(f"  cache    {kubespray.cache_dir(release)}")
     if found and found.get("path"):
         verified = "verified" if found["verified"] else "NOT verified"
         out.info(f"  in use   {found['path']} ({found['source']}, {verified})")
@@ -94,7 +95,7 @@ def info(release: str, engine_dir: Path | None) -> None:
 @engine_group.command()
 @_release_option
 @click.option(
-    "--url", help=f"Download from here instead of the pinned URL (also {engine.ENV_URL})."
+    "--url", help=f"Download from here instead of the pinned URL (also {kubespray.ENV_URL})."
 )
 @json_option
 def fetch(release: str, url: str | None) -> None:
@@ -108,10 +109,10 @@ def fetch(release: str, url: str | None) -> None:
       k8s-install engine fetch --url http://mirror.example/kubespray-2.31.0.tar.gz
     """
     out = output()
-    cached = engine.cached_engine(release)
+    cached = kubespray.cached_engine(release)
     if cached is None:
-        path = engine.fetch(release, url)
-        cached = engine.Engine(release, path, "download", verified=True)
+        path = kubespray.fetch(release, url)
+        cached = kubespray.Engine(release, path, "download", verified=True)
     if out.json_mode:
         out.emit(cached.as_dict())
     else:
@@ -122,9 +123,9 @@ def fetch(release: str, url: str | None) -> None:
 @click.option(
     "--engine-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    envvar=engine.ENV_DIR,
+    envvar=kubespray.ENV_DIR,
     required=True,
-    help=f"The Kubespray checkout to read (also {engine.ENV_DIR}).",
+    help=f"The Kubespray checkout to read (also {kubespray.ENV_DIR}).",
 )
 @click.option(
     "--tarball",
@@ -151,7 +152,7 @@ def lock(engine_dir: Path, tarball: Path | None, target: Path | None) -> None:
       k8s-install engine lock --engine-dir ks --tarball kubespray-2.31.0.tar.gz -o /tmp/lock.json
     """
     out = output()
-    path, data = engine.write_lock(engine_dir, tarball=tarball, target=target)
+    path, data = kubespray.write_lock(engine_dir, tarball=tarball, target=target)
     if out.json_mode:
         out.emit({"path": str(path), "lock": data})
     else:

@@ -7,18 +7,25 @@ from pathlib import Path
 
 import click
 
-from k8s_install import apply, config, engine, plan, security
+from k8s_install.addons.apply import run_vars
+from k8s_install.ansible import actions as action_table
+from k8s_install.ansible import security
+from k8s_install.base.errors import ExitCode, InvalidInput
+from k8s_install.base.output import Output
+from k8s_install.checks import drift
 from k8s_install.commands.common import config_option, json_option, output
-from k8s_install.errors import ExitCode, InvalidInput
-from k8s_install.output import Output
+from k8s_install.engine import kubespray
+from k8s_install.lifecycle import apply, backup, plan
+from k8s_install.model import config
+from k8s_install.records import in_cluster, runs
 
 
 def _engine_option(func: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--engine-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        envvar=engine.ENV_DIR,
-        help=f"Use this Kubespray checkout (development; not verified). Also {engine.ENV_DIR}.",
+        envvar=kubespray.ENV_DIR,
+        help=f"Use this Kubespray checkout (development; not verified). Also {kubespray.ENV_DIR}.",
     )(func)
 
 
@@ -60,15 +67,17 @@ def _confirm(yes: bool, question: str) -> None:
         raise click.exceptions.Exit(int(ExitCode.OK))
 
 
-# Actions whose playbooks include addons.yml, and commands that leave state in the cluster.
-ADDON_ACTIONS = {"install", "converge", "addons"}
-PUBLISHING_COMMANDS = {"up", "scale", "upgrade"}
+# Actions whose playbooks install addons, and commands that leave their record in the cluster.
+ADDON_ACTIONS = {
+    name
+    for name, row in action_table.LIFECYCLE.items()
+    if set(action_table.ADDON_VARS) <= set(row.extravars)
+}
+PUBLISHING_COMMANDS = set(action_table.COMMANDS["publish_record"].commands)
 
 
 def _check_drift(cluster: config.Cluster, fail_on_drift: bool, out: Output) -> None:
     """Warn (or, with --fail-on-drift, stop) when the hosts moved away from what Git applied."""
-    from k8s_install import drift
-
     report = drift.detect(cluster, out)
     if not report.has_drift:
         return
@@ -84,8 +93,6 @@ def _check_drift(cluster: config.Cluster, fail_on_drift: bool, out: Output) -> N
 
 
 def _backup_folder(cluster: config.Cluster) -> Path:
-    from k8s_install import backup
-
     folder = backup.directory(cluster)
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
@@ -94,8 +101,6 @@ def _backup_folder(cluster: config.Cluster) -> Path:
 
 def _keep_upgrade_snapshots(cluster: config.Cluster, done: apply.Applied, out: Output) -> None:
     """Check the pre-upgrade snapshots that reached the control machine, then apply retention."""
-    from k8s_install import backup
-
     for action, result in done.results:
         if action.kind != "upgrade":
             continue
@@ -109,9 +114,7 @@ def _keep_upgrade_snapshots(cluster: config.Cluster, done: apply.Applied, out: O
 
 
 def _ensure_clean(cluster: config.Cluster, allow_dirty: bool, out: Output) -> None:
-    from k8s_install import record
-
-    for path in record.ensure_clean(cluster, allow_dirty):
+    for path in runs.ensure_clean(cluster, allow_dirty):
         out.warn(f"uncommitted change in {path}; running anyway (--allow-dirty)")
 
 
@@ -128,7 +131,7 @@ def _run(
     out = output()
     security.vault_password_file(cluster)  # fails before any host is contacted
     _ensure_clean(cluster, allow_dirty, out)
-    found = engine.resolve(
+    found = kubespray.resolve(
         cluster.engine_release,
         cluster=cluster,
         engine_dir=engine_dir,
@@ -139,17 +142,13 @@ def _run(
         # The mandatory pre-upgrade snapshot is copied to the control machine too.
         variables["etcd_backup_fetch_dir"] = str(_backup_folder(cluster))
     if any(a.kind in ADDON_ACTIONS for a in actions):
-        from k8s_install.addons.apply import run_vars
-
         variables.update(run_vars(cluster))
     done = apply.apply(
         cluster, the_plan, found, out, command=command, actions=actions, extravars=variables
     )
     _keep_upgrade_snapshots(cluster, done, out)
     if done.complete and command in PUBLISHING_COMMANDS:
-        from k8s_install import clusterstate
-
-        published, message = clusterstate.publish_latest(cluster)
+        published, message = in_cluster.publish_latest(cluster)
         if not published:
             out.warn(f"the run record was not written to the cluster: {message}")
     if out.json_mode:

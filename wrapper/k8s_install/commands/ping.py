@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
-from k8s_install import config, runner, security
+from k8s_install.ansible import actions, runner
 from k8s_install.commands.common import config_option, json_option, output
+from k8s_install.model import config
 
 
 def host_results(result: runner.RunResult) -> dict[str, dict[str, Any]]:
@@ -41,14 +42,9 @@ def ping(config_path: Path) -> None:
     """
     out = output()
     cluster = config.load(config_path)
-    request = runner.for_cluster(
-        cluster,
-        "ping.yml",
-        "ping",
-        # A vaulted become password (access.become_password_vault_file) needs the vault
-        # password file; a missing one is reported before any host is contacted.
-        vault_password_file=security.vault_password_file(cluster),
-    )
+    # A vaulted become password (access.become_password_vault_file) needs the vault password
+    # file (the row's vault); a missing one is reported before any host is contacted.
+    request = actions.request(cluster, "ping", "ping")
     result = runner.run_playbook(request)
     report = host_results(result)
     for node in cluster.nodes:  # a node the run never reached still gets a row

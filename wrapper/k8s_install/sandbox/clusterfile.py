@@ -10,11 +10,12 @@ from typing import Any
 
 import yaml
 
-from k8s_install import resources
-from k8s_install.errors import InvalidInput, Problem
+from k8s_install.base import resources
+from k8s_install.base.errors import InvalidInput, Problem
+from k8s_install.model.engine_releases import DEFAULT_RELEASE
 from k8s_install.sandbox.layout import Layout, NodeSpec, address
 
-ENGINE_RELEASE = "v2.31.0"
+ENGINE_RELEASE = DEFAULT_RELEASE
 MARKER = "# Written by `k8s-install sandbox up`"
 # (pod_cidr, service_cidr) pairs; the first that does not overlap the podman subnet is used.
 _CIDRS = [

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from k8s_install.errors import ExitCode, InvalidInput, K8sInstallError, Problem
+from k8s_install.base.errors import ExitCode, InvalidInput, K8sInstallError, Problem
 from k8s_install.sandbox import clusterfile, hostfiles, image, keys, network, podman, profile, ready
 from k8s_install.sandbox.layout import (
     DIR_LABEL,

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from k8s_install.errors import ExitCode, K8sInstallError
+from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.sandbox import podman, profile
 
 SUITE = "bookworm"

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from k8s_install.errors import InvalidInput, Problem
+from k8s_install.base.errors import InvalidInput, Problem
 
 PREFIX = "k8si"
 LABEL = "k8s-install.sandbox"

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from k8s_install.errors import K8sInstallError
+from k8s_install.base.errors import K8sInstallError
 from k8s_install.sandbox import podman
 
 BACKENDS = ("cni", "netavark")

@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any
 
-from k8s_install.errors import ExitCode, K8sInstallError
+from k8s_install.base.errors import ExitCode, K8sInstallError
 
 # The host has hybrid cgroups (v1): crun mis-handles them there, runc works. Always say so.
 RUNTIME = "runc"

@@ -9,7 +9,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from k8s_install.errors import K8sInstallError
+from k8s_install.base.errors import K8sInstallError
 from k8s_install.sandbox import network, podman
 from k8s_install.sandbox.layout import Layout
 from k8s_install.sandbox.model import HostInfo, Log

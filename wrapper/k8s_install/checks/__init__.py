@@ -1,0 +1,1 @@
+"""Checks that change nothing: drift against what Git applied, and the preflight report."""

@@ -1,0 +1,51 @@
+"""validate: check cluster.yaml without contacting any host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from k8s_install.base.errors import ExitCode
+from k8s_install.commands.common import config_option, json_option, output
+from k8s_install.model import yamlfile
+from k8s_install.model.validate import problems_in
+
+
+@click.command()
+@config_option
+@json_option
+def validate(config_path: Path) -> None:
+    """Check cluster.yaml without contacting any host.
+
+    Every problem is reported in one pass, with its field path and the fix.
+    Exits 0 when valid (warnings allowed), 2 when not.
+
+    \b
+    Examples:
+      k8s-install validate
+      k8s-install validate -c clusters/prod/cluster.yaml --json
+    """
+    out = output()
+    doc = yamlfile.load(config_path)
+    problems = problems_in(doc)
+    errors = [p for p in problems if p.severity == "error"]
+    if out.json_mode:
+        out.emit(
+            {
+                "file": str(config_path),
+                "valid": not errors,
+                "problems": [p.as_dict() for p in problems],
+            }
+        )
+    else:
+        out.problems(problems)
+        if errors:
+            out.error(f"{config_path}: {len(errors)} problem(s); nothing was changed on any host")
+        else:
+            out.info(f"[green]✓[/green] {config_path} is valid")
+    if errors:
+        raise click.exceptions.Exit(ExitCode.INVALID_INPUT)
+
+
+COMMANDS: list[click.Command] = [validate]

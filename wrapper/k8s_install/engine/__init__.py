@@ -1,0 +1,1 @@
+"""The engine: the pinned Kubespray release, fetched, verified and resolved."""

@@ -1,0 +1,1 @@
+"""The cluster lifecycle: the plan, its apply, and the etcd backups around it."""

@@ -1,0 +1,181 @@
+"""Plan, then apply: each planned action becomes one Ansible run, recorded in the cluster repo.
+
+A plan without actions runs nothing at all. Runs stop at the first failure; the applied state
+moves only when every action of the plan succeeded.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from k8s_install.ansible import actions, inventory, progress
+from k8s_install.ansible.runner import RunRequest, RunResult
+from k8s_install.base.errors import ExitCode
+from k8s_install.base.output import Output
+from k8s_install.engine import kubespray
+from k8s_install.lifecycle import plan as planning
+from k8s_install.model import config
+from k8s_install.model.config import Cluster
+from k8s_install.records import applied_file, runs
+
+# Matches fact_caching_timeout in the generated ansible.cfg: older entries are stale.
+FACT_TTL = 86400
+FACTS_DIR = "facts"
+Execute = Callable[[RunRequest, Output], RunResult]
+
+
+@dataclass
+class Applied:
+    """What `apply` did: one result per action run, in order, and the record ids."""
+
+    plan: planning.Plan
+    results: list[tuple[planning.Action, RunResult]] = field(default_factory=list)
+    records: list[str] = field(default_factory=list)
+    engine: kubespray.Engine | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        for _action, result in self.results:
+            if result.exit_code != ExitCode.OK:
+                return result.exit_code
+        return ExitCode.OK
+
+    @property
+    def complete(self) -> bool:
+        return len(self.results) == len(self.plan.actions) and self.exit_code == ExitCode.OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan.as_dict(),
+            "engine": self.engine.as_dict() if self.engine else None,
+            "runs": [
+                {"action": action.kind, **result.as_dict()} for action, result in self.results
+            ],
+            "records": self.records,
+            "complete": self.complete,
+            "exit_code": int(self.exit_code),
+        }
+
+
+def fact_dir(cluster: Cluster) -> Path:
+    return cluster.root / ".k8s-install" / FACTS_DIR
+
+
+def cached_facts(cluster: Cluster, now: float | None = None) -> set[str]:
+    """Nodes whose facts are in the jsonfile fact cache and younger than FACT_TTL."""
+    now = time.time() if now is None else now
+    directory = fact_dir(cluster)
+    fresh = set()
+    for node in cluster.nodes:
+        path = directory / node.name
+        if path.is_file() and now - path.stat().st_mtime < FACT_TTL:
+            fresh.add(node.name)
+    return fresh
+
+
+def make_plan(cluster: Cluster) -> planning.Plan:
+    """Compare cluster.yaml with state/applied.yaml. Never contacts a host."""
+    return planning.compare(
+        cluster.spec, applied_file.applied_spec(cluster.root), cached_facts=cached_facts(cluster)
+    )
+
+
+def removal_cluster(cluster: Cluster, node: dict[str, Any]) -> Cluster:
+    """The desired cluster plus the node being removed: the engine needs it in the inventory.
+
+    Nodes keep the order of the last applied spec, so the inventory reads as it did when applied.
+    """
+    applied = applied_file.applied_spec(cluster.root) or {}
+    desired = {str(n["name"]): n for n in cluster.spec["nodes"]}
+    order = [str(n["name"]) for n in applied.get("nodes") or []]
+    nodes = [desired.get(name, node if name == node["name"] else None) for name in order]
+    nodes += [n for name, n in desired.items() if name not in order]
+    spec = copy.deepcopy(cluster.spec)
+    spec["nodes"] = [n for n in nodes if n is not None]
+    return Cluster(spec=spec, path=cluster.path, nodes=config._nodes(spec))
+
+
+def request_for(
+    cluster: Cluster,
+    action: planning.Action,
+    found: kubespray.Engine,
+    *,
+    command: str,
+    extravars: dict[str, Any] | None = None,
+) -> RunRequest:
+    """The Ansible run of one action: its playbook and limit, the engine paths, and those of the
+    plan-wide extra-vars its row in ansible/actions.py lists."""
+    variables: dict[str, Any] = {
+        actions.ENGINE_VAR: str(found.path),
+        **actions.allowed(action.kind, extravars or {}),
+    }
+    if action.kind == "remove_node":
+        variables["node"] = action.nodes[0]
+    options: dict[str, Any] = {"roles_path": [found.roles]}
+    if action.limit:
+        options["limit"] = ",".join(action.limit)
+    request = actions.request(cluster, action.kind, command, extravars=variables, **options)
+    request.settings = replace(
+        request.settings, extra={**request.settings.extra, **kubespray.ansible_settings(found)}
+    )
+    if action.kind == "facts":
+        # The nodes were bootstrapped when they joined; only their facts are wanted.
+        request.skip_tags = [*request.skip_tags, "bootstrap_os"]
+    if action.kind == "remove_node":
+        with_node = removal_cluster(cluster, action.data["node"])
+        directory = cluster.root / ".k8s-install" / "inventory-remove"
+        inventory.write(with_node, directory)
+        request.inventory = directory
+        request.node_count = len(with_node.nodes)
+    return request
+
+
+def _record(
+    cluster: Cluster, result: RunResult, *, command: str, applied: bool, action: planning.Action
+) -> str | None:
+    """The one place runs are recorded: runs/<id>.yaml and a commit."""
+    extra = {"action": action.kind, "summary": action.summary, "limit": list(action.limit)}
+    return runs.commit_run(cluster, result, command=command, applied=applied, extra=extra)
+
+
+def apply(
+    cluster: Cluster,
+    the_plan: planning.Plan,
+    found: kubespray.Engine,
+    out: Output,
+    *,
+    command: str,
+    actions: list[planning.Action] | None = None,
+    extravars: dict[str, Any] | None = None,
+    execute: Execute | None = None,
+    record_runs: bool = True,
+) -> Applied:
+    """Run the plan's actions (or the given subset) in order; stop at the first failure."""
+    run = execute or progress.execute
+    chosen = the_plan.actions if actions is None else tuple(actions)
+    done = Applied(the_plan, engine=found)
+    for index, action in enumerate(chosen):
+        out.info(f"[bold]{action.kind}[/bold]: {action.summary}")
+        request = request_for(cluster, action, found, command=command, extravars=extravars)
+        result = run(request, out)
+        done.results.append((action, result))
+        last = index == len(chosen) - 1
+        whole_plan = len(chosen) == len(the_plan.actions)
+        applied = result.exit_code == ExitCode.OK and last and whole_plan
+        applied = applied and action.kind != "reset"  # a reset applies nothing
+        if action.kind == "reset" and result.exit_code == ExitCode.OK:
+            # Nothing is installed any more: the next plan is a first install. The record's
+            # commit carries the deletion.
+            applied_file.applied_path(cluster.root).unlink(missing_ok=True)
+        if record_runs:
+            run_id = _record(cluster, result, command=command, applied=applied, action=action)
+            if run_id:
+                done.records.append(run_id)
+        if result.exit_code != ExitCode.OK:
+            break
+    return done

@@ -1,0 +1,1 @@
+"""What was applied: in Git, in state/applied.yaml on disk, in run records, and in the cluster."""
