@@ -353,6 +353,8 @@ def build_images(
         oci.ImageConfig(entrypoint=("/coredns",)),
     )
     log(f"netbase layer for {names['kube-proxy']}")
+    # Debian's own owners stay (shadow, mail, staff): chage and unix_chkpwd are setgid shadow,
+    # and would become setgid root with 0:0.
     base = oci.write_layer(
         layout, layers.tree_entries(netbase_root or netbase(cache, log), keep_owners=True)
     )
