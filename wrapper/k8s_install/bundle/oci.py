@@ -1,29 +1,29 @@
-"""OCI image layouts: pull images from a registry into one layout, push a layout to a registry.
+"""OCI image layouts: pull images into one layout, write our own into it, push it to a registry.
 
 Speaks the OCI distribution API over urllib (anonymous bearer tokens included, as public
 registries use them). Every blob is verified against its digest; blobs go through the same
 content-addressed cache as file downloads. One layout holds every image of a bundle; each entry
-in index.json carries the image's full name in `org.opencontainers.image.ref.name`.
+in index.json carries the image's full name in `org.opencontainers.image.ref.name`. Images of
+our own are written with write_layer (layers from bundle.layers) and write_layered_image.
 """
 
 from __future__ import annotations
 
-import gzip
+import dataclasses
 import hashlib
-import io
 import json
 import ssl
-import tarfile
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from k8s_install.base.errors import K8sInstallError
+from k8s_install.bundle import layers
 from k8s_install.bundle.sources import Fetcher, place
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -37,6 +37,8 @@ ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
 DOCKER_HUB = "registry-1.docker.io"
+# The PATH Docker and buildkit give an image that sets none.
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class RegistryError(K8sInstallError):
@@ -152,43 +154,94 @@ def image_blobs(layout: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [dict(entry), manifest["config"], *manifest["layers"]]
 
 
-def write_image(
-    layout: Path, ref: str, files: Mapping[str, bytes], arch: str = "amd64"
-) -> dict[str, Any]:
-    """Make a one-layer image from in-memory files (fixtures, benchmarks). Returns its entry."""
+def write_layer(layout: Path, entries: Iterable[layers.Entry]) -> layers.LayerFile:
+    """Write one layer blob into the layout (once: a layer already there is kept)."""
     init_layout(layout)
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, content in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            info.mode = 0o755
-            tar.addfile(info, io.BytesIO(content))
-    layer = gzip.compress(raw.getvalue(), mtime=0)
-    diff_id = digest_of(raw.getvalue())
-    config = json.dumps(
+    written = layers.write_layer_file(entries, layout / "blobs" / "sha256")
+    target = blob_path(layout, written.digest)
+    if target.exists():
+        written.path.unlink()
+    else:
+        written.path.replace(target)
+    return dataclasses.replace(written, path=target)
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The run settings of an image (the `config` object of its OCI config)."""
+
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: tuple[str, ...] = (DEFAULT_PATH,)
+    working_dir: str | None = None
+    user: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        fields = {
+            "Entrypoint": self.entrypoint,
+            "Cmd": self.cmd,
+            "Env": self.env,
+            "WorkingDir": self.working_dir,
+            "User": self.user,
+        }
+        return {key: list(v) if isinstance(v, tuple) else v for key, v in fields.items() if v}
+
+
+def write_layered_image(
+    layout: Path,
+    ref: str,
+    image_layers: Sequence[layers.LayerFile],
+    config: ImageConfig,
+    arch: str = "amd64",
+) -> dict[str, Any]:
+    """Make an image from layers already in the layout (see write_layer). Returns its entry.
+
+    There is no creation time or history, so the same layers and config give the same
+    digests on every build.
+    """
+    init_layout(layout)
+    config_blob = json.dumps(
         {
             "architecture": arch,
             "os": "linux",
-            "config": {"Entrypoint": ["/" + sorted(files)[0]]},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "config": config.as_json(),
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in image_layers]},
         },
         sort_keys=True,
     ).encode()
+    descriptors = [
+        {"mediaType": OCI_LAYER, "digest": layer.digest, "size": layer.size}
+        for layer in image_layers
+    ]
     manifest = json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
-            "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(layer), "size": len(layer)}],
+            "config": {
+                "mediaType": OCI_CONFIG,
+                "digest": digest_of(config_blob),
+                "size": len(config_blob),
+            },
+            "layers": descriptors,
         },
         sort_keys=True,
     ).encode()
-    write_blob(layout, layer)
-    write_blob(layout, config)
+    write_blob(layout, config_blob)
     digest = write_blob(layout, manifest)
     add_to_index(layout, ref, OCI_MANIFEST, digest, len(manifest))
     return images(layout)[ref]
+
+
+def write_image(
+    layout: Path, ref: str, files: Mapping[str, bytes], arch: str = "amd64"
+) -> dict[str, Any]:
+    """Make a one-layer image from in-memory files, mode 0755 (fixtures, benchmarks).
+
+    Its entrypoint is the first file by name. Returns its index entry.
+    """
+    layer = write_layer(layout, [layers.file(name, data, 0o755) for name, data in files.items()])
+    config = ImageConfig(entrypoint=("/" + sorted(files)[0],))
+    return write_layered_image(layout, ref, [layer], config, arch)
 
 
 # ---------------------------------------------------------------- registry client

@@ -1,0 +1,1 @@
+"""Developer tooling that builds the artifacts a real cluster runs (not shipped in the wheel)."""

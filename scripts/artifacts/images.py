@@ -1,0 +1,384 @@
+"""The container images a minimal Kubespray cluster pulls, built from our own binaries.
+
+Developer tooling (not in the wheel). Each image carries the upstream name and tag kubeadm and
+Kubespray v2.31.0 ask for, so the offline registry (`oci.push`) places it where they look:
+
+  registry.k8s.io/pause:3.10.1            /pause (ours, build/pause), Entrypoint ["/pause"]
+  registry.k8s.io/kube-apiserver:v1.35.4  /usr/local/bin/kube-apiserver, no Entrypoint: kubeadm's
+  ...kube-controller-manager, ...scheduler   static pods run `command: [kube-apiserver, ...]` by PATH
+  registry.k8s.io/kube-proxy:v1.35.4      netbase + /usr/local/bin/kube-proxy (kubeadm's addon
+                                          DaemonSet runs `/usr/local/bin/kube-proxy --config=...`)
+  registry.k8s.io/coredns/coredns:v1.12.4 /coredns, Entrypoint ["/coredns"] (Kubespray passes
+                                          `-conf /etc/coredns/Corefile`)
+  docker.io/k8s-install/smoke:1.0         busybox httpd for post_checks (see SMOKE_IMAGE)
+
+netbase is Debian bookworm from debootstrap with the iptables (nft), nftables, conntrack and
+iproute2 that kube-proxy runs. Both base trees are cached under `cache`, keyed by their inputs.
+
+    python3 scripts/artifacts/images.py LAYOUT CACHE kube-apiserver=PATH ... pause=PATH
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from k8s_install.base.errors import ExitCode, K8sInstallError
+from k8s_install.bundle import layers, oci
+from k8s_install.sandbox import image as host_image
+
+# The one place versions live: kubeadm 1.35.4 and Kubespray v2.31.0 ask for exactly these tags
+# (kubespray_defaults: pod_infra_supported_versions['1.35'], coredns_supported_versions['1.35']).
+VERSIONS: dict[str, str] = {
+    "kubernetes": "v1.35.4",
+    "pause": "3.10.1",
+    "coredns": "v1.12.4",
+    "smoke": "1.0",
+}
+REPO = "registry.k8s.io"  # Kubespray's kube_image_repo, kubeadm's imageRepository
+CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+BINARIES = ("pause", *CONTROL_PLANE, "kube-proxy", "coredns")
+
+SMOKE_IMAGE = f"docker.io/k8s-install/smoke:{VERSIONS['smoke']}"
+"""The post_checks smoke image (post_checks_image): busybox httpd on port 80, serving /www.
+
+Its Cmd serves a fixed /www/index.html, so the role's HTTP 200 check works with no command.
+To see which pod answered, the Deployment overrides the command (there is no Entrypoint, so
+`command` or `args` both do):
+    command: ["sh", "-c", "hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+"""
+SMOKE_CMD = ("/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www")
+
+NETBASE_PACKAGES = ("conntrack", "iproute2", "iptables", "nftables")
+# Emptied after debootstrap (the directories stay). Copyright files in /usr/share/doc stay,
+# as in Debian's own slim images: the layer redistributes GPL binaries.
+NETBASE_EMPTIED = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/locale",
+    "usr/share/info",
+    "var/lib/apt/lists",
+    "var/cache/apt",
+    "var/log",
+    "dev",  # device nodes: the runtime mounts /dev
+)
+# Bump when netbase() changes what it does, so cached trees are rebuilt.
+NETBASE_RECIPE = "1"
+
+BUSYBOX_PACKAGE = "busybox-static"
+BUSYBOX_APPLETS = (
+    "sh",
+    "cp",
+    "cat",
+    "ls",
+    "sleep",
+    "hostname",
+    "httpd",
+    "wget",
+    "nslookup",
+    "mkdir",
+    "echo",
+    "env",
+)
+BUSYBOX_RECIPE = "1"
+
+Log = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+class ImageBuildError(K8sInstallError):
+    pass
+
+
+# ---------------------------------------------------------------- cache
+
+
+@contextmanager
+def _locked(cache: Path, name: str) -> Iterator[None]:
+    """One builder of `name` at a time on this cache (parallel test workers, two shells)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / f".{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _cached(cache: Path, name: str, key: str, build: Callable[[Path], None]) -> Path:
+    """cache/<name>-<key>, built by `build(tmp)` into a temporary directory, then renamed."""
+    final = cache / f"{name}-{key}"
+    if final.is_dir():
+        return final
+    with _locked(cache, name):
+        if final.is_dir():
+            return final
+        work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
+        try:
+            work.chmod(0o755)
+            build(work)
+            work.rename(final)  # readers see no tree or a whole one
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def _empty(directory: Path) -> None:
+    if directory.is_symlink() or not directory.is_dir():
+        return
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _needs(tool: str, what: str, *, root: bool) -> None:
+    if root and os.geteuid() != 0:
+        raise ImageBuildError(
+            f"building {what} needs root ({tool} creates root-owned files)",
+            code=ExitCode.INVALID_INPUT,
+        )
+    if shutil.which(tool) is None:
+        raise ImageBuildError(
+            f"{tool} is not installed (it builds {what})",
+            fix=f"apt-get install {tool}",
+            code=ExitCode.INVALID_INPUT,
+        )
+
+
+# ---------------------------------------------------------------- netbase
+
+
+def netbase_key(packages: tuple[str, ...] = NETBASE_PACKAGES) -> str:
+    text = "\n".join(
+        [host_image.SUITE, "minbase", NETBASE_RECIPE, *sorted(packages), *NETBASE_EMPTIED]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def netbase(cache: Path, log: Log = _quiet) -> Path:
+    """A minimal Debian bookworm root with iptables (nft), nftables, conntrack, iproute2.
+
+    Built once with debootstrap (the mirror from K8S_INSTALL_DEBIAN_MIRROR) and cached as
+    cache/netbase-<key>; documentation, apt lists and caches, logs and /dev are emptied.
+    """
+    return _cached(cache, "netbase", netbase_key(), lambda root: _build_netbase(root, log))
+
+
+def _build_netbase(root: Path, log: Log) -> None:
+    _needs("debootstrap", "the netbase image layer", root=True)
+    mirror = os.environ.get(host_image.MIRROR_ENV, host_image.DEFAULT_MIRROR)
+    log(f"debootstrap {host_image.SUITE} (minbase + {', '.join(NETBASE_PACKAGES)}) from {mirror}")
+    host_image._run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=" + ",".join(NETBASE_PACKAGES),
+            host_image.SUITE,
+            str(root),
+            mirror,
+        ],
+        "debootstrap",
+    )
+    for relative in NETBASE_EMPTIED:
+        directory = root / relative
+        if relative == "usr/share/doc":
+            _empty_keeping_copyright(directory)
+        else:
+            _empty(directory)
+    for name in ("etc/hostname", "etc/resolv.conf"):
+        (root / name).unlink(
+            missing_ok=True
+        )  # debootstrap copies the build host's; kubelet mounts its own
+    (root / "etc/machine-id").write_text("")
+    check_nft_alternative(root)
+
+
+def _empty_keeping_copyright(doc: Path) -> None:
+    for package in doc.iterdir() if doc.is_dir() else []:
+        if package.is_symlink() or not package.is_dir():
+            package.unlink()
+            continue
+        for child in package.iterdir():
+            if child.name == "copyright" and not child.is_symlink():
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+
+def check_nft_alternative(root: Path) -> None:
+    """iptables in the tree must be the nft variant, as on the bookworm nodes (one backend)."""
+    for name in ("iptables", "ip6tables"):
+        link = root / "etc/alternatives" / name
+        target = os.readlink(link) if link.is_symlink() else ""
+        if not target.endswith(f"/{name}-nft"):
+            raise ImageBuildError(
+                f"{link} points at {target or 'nothing'}, not {name}-nft",
+                fix="the nodes use the nft backend; kube-proxy must write the same tables",
+            )
+
+
+# ---------------------------------------------------------------- busybox
+
+
+def _apt(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LC_ALL": "C"}  # English messages, for _lacks_lists
+    return subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=env, check=False)
+
+
+def _lacks_lists(proc: subprocess.CompletedProcess[str]) -> bool:
+    text = proc.stdout + proc.stderr
+    return proc.returncode != 0 and bool(
+        re.search(r"Unable to locate package|No packages found|has no installation candidate", text)
+    )
+
+
+def _apt_or_update(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run an apt command; when apt knows no such package (no lists yet), update and retry."""
+    proc = _apt(args, cwd)
+    if _lacks_lists(proc):
+        update = _apt(["apt-get", "update"])
+        if update.returncode != 0:
+            raise ImageBuildError("apt-get update failed:\n" + update.stderr.strip()[-2000:])
+        proc = _apt(args, cwd)
+    if proc.returncode != 0:
+        raise ImageBuildError(
+            f"{' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr.strip()[-2000:]}"
+        )
+    return proc
+
+
+def busybox_package() -> tuple[str, str]:
+    """(version, sha256) of the busybox-static .deb this machine's apt would download."""
+    proc = _apt_or_update(["apt-cache", "show", "--no-all-versions", BUSYBOX_PACKAGE])
+    fields = dict(
+        line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line and line[0] != " "
+    )
+    return fields["Version"], fields["SHA256"]
+
+
+def busybox_root(cache: Path, log: Log = _quiet) -> Path:
+    """/bin/busybox from Debian's busybox-static, with symlinks for the applets we use.
+
+    Cached as cache/busybox-<key>, keyed by the .deb's SHA256 (checked after download).
+    """
+    version, sha256 = busybox_package()
+    key = hashlib.sha256(f"{BUSYBOX_RECIPE}\n{sha256}".encode()).hexdigest()[:12]
+    return _cached(cache, "busybox", key, lambda root: _build_busybox(root, version, sha256, log))
+
+
+def _build_busybox(root: Path, version: str, sha256: str, log: Log) -> None:
+    _needs("dpkg-deb", "the busybox image layer", root=False)
+    log(f"apt-get download {BUSYBOX_PACKAGE}={version}")
+    with tempfile.TemporaryDirectory(prefix="busybox-deb-") as temp:
+        work = Path(temp)
+        _apt_or_update(["apt-get", "download", f"{BUSYBOX_PACKAGE}={version}"], cwd=work)
+        (deb,) = work.glob(f"{BUSYBOX_PACKAGE}_*.deb")
+        actual = hashlib.sha256(deb.read_bytes()).hexdigest()
+        if actual != sha256:
+            raise ImageBuildError(f"{deb.name}: sha256 {actual}, apt's lists say {sha256}")
+        host_image._run(["dpkg-deb", "-x", str(deb), str(work / "x")], "dpkg-deb -x")
+        (root / "bin").mkdir()
+        shutil.copy2(work / "x/bin/busybox", root / "bin/busybox")
+        doc = root / "usr/share/doc" / BUSYBOX_PACKAGE
+        doc.mkdir(parents=True)
+        shutil.copy2(work / "x/usr/share/doc" / BUSYBOX_PACKAGE / "copyright", doc / "copyright")
+    for applet in BUSYBOX_APPLETS:
+        (root / "bin" / applet).symlink_to("busybox")
+
+
+# ---------------------------------------------------------------- images
+
+
+def image_names(versions: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Binary or image kind -> full image name."""
+    v = {**VERSIONS, **(versions or {})}
+    names = {name: f"{REPO}/{name}:{v['kubernetes']}" for name in (*CONTROL_PLANE, "kube-proxy")}
+    names["pause"] = f"{REPO}/pause:{v['pause']}"
+    names["coredns"] = f"{REPO}/coredns/coredns:{v['coredns']}"
+    names["smoke"] = f"docker.io/k8s-install/smoke:{v['smoke']}"
+    return names
+
+
+def build_images(
+    layout: Path,
+    bins: Mapping[str, Path],
+    cache: Path,
+    versions: Mapping[str, str] | None = None,
+    *,
+    netbase_root: Path | None = None,
+    busybox: Path | None = None,
+    log: Log = _quiet,
+) -> list[str]:
+    """Write the images into the OCI layout; returns their names.
+
+    `bins` maps each of BINARIES to a static binary. netbase_root and busybox default to
+    netbase(cache) and busybox_root(cache) (give trees of your own to skip building them).
+    """
+    missing = [name for name in BINARIES if name not in bins]
+    if missing:
+        raise ImageBuildError("no binary for " + ", ".join(missing), code=ExitCode.INVALID_INPUT)
+    names = image_names(versions)
+
+    def binary(path: str, name: str) -> layers.LayerFile:
+        return oci.write_layer(layout, [layers.file_from(path, bins[name], 0o755)])
+
+    started = time.monotonic()
+    oci.write_layered_image(
+        layout, names["pause"], [binary("pause", "pause")], oci.ImageConfig(entrypoint=("/pause",))
+    )
+    for name in CONTROL_PLANE:
+        layer = binary(f"usr/local/bin/{name}", name)
+        oci.write_layered_image(layout, names[name], [layer], oci.ImageConfig())
+    oci.write_layered_image(
+        layout,
+        names["coredns"],
+        [binary("coredns", "coredns")],
+        oci.ImageConfig(entrypoint=("/coredns",)),
+    )
+    log(f"netbase layer for {names['kube-proxy']}")
+    # Debian's own owners stay (shadow, mail, staff): chage and unix_chkpwd are setgid shadow,
+    # and would become setgid root with 0:0.
+    base = oci.write_layer(
+        layout, layers.tree_entries(netbase_root or netbase(cache, log), keep_owners=True)
+    )
+    proxy = binary("usr/local/bin/kube-proxy", "kube-proxy")
+    oci.write_layered_image(layout, names["kube-proxy"], [base, proxy], oci.ImageConfig())
+    smoke_base = oci.write_layer(layout, layers.tree_entries(busybox or busybox_root(cache, log)))
+    www = oci.write_layer(layout, [layers.file("www/index.html", b"k8s-install smoke\n")])
+    oci.write_layered_image(
+        layout, names["smoke"], [smoke_base, www], oci.ImageConfig(cmd=SMOKE_CMD)
+    )
+    log(f"{len(names)} images in {time.monotonic() - started:.1f}s")
+    return list(names.values())
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__.rstrip().splitlines()[-1].strip(), file=sys.stderr)
+        return 2
+    layout, cache, *pairs = argv
+    bins = {name: Path(path) for name, _, path in (pair.partition("=") for pair in pairs)}
+    for name in build_images(Path(layout), bins, Path(cache), log=print):
+        print(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
