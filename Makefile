@@ -14,9 +14,10 @@ demo: setup
 	bash scripts/demo.sh
 
 lint: setup
-	ruff check wrapper tests bench
-	ruff format --check wrapper tests bench
+	ruff check wrapper tests bench scripts
+	ruff format --check wrapper tests bench scripts
 	mypy
+	cd scripts/artifacts && MYPYPATH=../../wrapper mypy --strict --explicit-package-bases *.py
 	yamllint -s .
 	ansible-lint -q
 	lint-imports

@@ -1,0 +1,146 @@
+"""Build every component a Kubespray v2.31.0 cluster downloads, from Go modules, cached.
+
+    .venv/bin/python scripts/artifacts/build.py [--cache DIR] [--only NAME ...] [--no-images]
+
+Each wrapper module under build/ is built with upstream's release flags (recipes.py) into
+CACHE/bin/<name>-<version>-<key>/, keyed by every input, so a second run is a cache hit. The
+binaries are then shaped as Kubespray downloads them (package.py) under CACHE/out/<key>/files/,
+the images written as one OCI layout in CACHE/out/<key>/images/, and artifacts.json lists every
+file and image with its sha256. The last line printed is the artifacts.json path.
+CACHE defaults to K8S_INSTALL_ARTIFACTS or /var/cache/k8s-install/artifacts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import gobuild
+import images as image_recipes
+import package
+import recipes
+
+DEFAULT_CACHE = Path(os.environ.get("K8S_INSTALL_ARTIFACTS", "/var/cache/k8s-install/artifacts"))
+
+# The Kubespray variable that carries each file's checksum, and the version it is built at.
+CHECKSUM_VARS = {
+    "kubelet": "kubelet_binary_checksum",
+    "kubeadm": "kubeadm_binary_checksum",
+    "kubectl": "kubectl_binary_checksum",
+    "etcd": "etcd_binary_checksum",
+    "containerd": "containerd_archive_checksum",
+    "runc": "runc_binary_checksum",
+    "cni": "cni_binary_checksum",
+    "crictl": "crictl_binary_checksum",
+    "nerdctl": "nerdctl_archive_checksum",
+    "helm": "helm_archive_checksum",
+}
+VERSION_VARS = {
+    "etcd_version": recipes.ETCD,
+    "containerd_version": recipes.CONTAINERD,
+    "runc_version": recipes.RUNC,
+    "cni_version": recipes.CNI,
+    "crictl_version": recipes.CRICTL,
+    "nerdctl_version": recipes.NERDCTL,
+    "helm_version": recipes.HELM,
+    "coredns_version": recipes.COREDNS,
+    "pod_infra_version": recipes.PAUSE,
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def image_binaries(bins: dict[str, Path]) -> dict[str, Path]:
+    """The binary of each image, from the recipes' output directories."""
+    result = {name: bins["kubernetes"] / name for name in image_recipes.CONTROL_PLANE}
+    result["kube-proxy"] = bins["kubernetes"] / "kube-proxy"
+    result["pause"] = bins["pause"] / "pause"
+    result["coredns"] = bins["coredns"] / "coredns"
+    return result
+
+
+def assemble(bins: dict[str, Path], cache: Path, with_images: bool) -> Path:
+    """CACHE/out/<key>/ with files/, images/ and artifacts.json; reused when complete."""
+    combined = hashlib.sha256(
+        json.dumps({k: v.name for k, v in sorted(bins.items())} | {"images": with_images}).encode()
+    ).hexdigest()[:16]
+    out = cache / "out" / combined
+    manifest = out / "artifacts.json"
+    if manifest.is_file():
+        log(f"artifacts: cached ({out})")
+        return manifest
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    placed = package.files(bins, tmp)
+    entries = []
+    for name, rel in sorted(placed.items()):
+        path = tmp / "files" / rel
+        entries.append(
+            {
+                "name": name,
+                "path": rel,
+                "sha256": sha256(path),
+                "size": path.stat().st_size,
+                "checksum_var": CHECKSUM_VARS.get(name, ""),
+            }
+        )
+    images: list[str] = []
+    if with_images:
+        images = image_recipes.build_images(tmp / "images", image_binaries(bins), cache, log=log)
+    builds = {k: json.loads((v / "build.json").read_text()) for k, v in sorted(bins.items())}
+    data = {
+        "kubernetes_version": recipes.KUBERNETES,
+        "versions": VERSION_VARS,
+        "files": entries,
+        "images": images,
+        "builds": builds,
+    }
+    (tmp / "artifacts.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return manifest
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--only", nargs="*", default=None, help="build only these recipes")
+    parser.add_argument("--no-images", action="store_true", help="files only, no OCI layout")
+    args = parser.parse_args()
+    cache: Path = args.cache
+    cache.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    chosen = [r for r in recipes.RECIPES if args.only is None or r.name in args.only]
+    bins = {r.name: gobuild.build(r, cache, log) for r in chosen}
+    log(f"binaries ready in {time.monotonic() - started:.0f}s")
+    if args.only is not None:
+        for name, path in bins.items():
+            print(f"{name}: {path}")
+        return 0
+    manifest = assemble(bins, cache, with_images=not args.no_images)
+    log(f"done in {time.monotonic() - started:.0f}s")
+    print(manifest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
