@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
-CACHE = Path(os.environ.get("K8S_INSTALL_ARTIFACTS", "/var/cache/k8s-install/artifacts"))
+GO_CACHE = Path(os.environ.get("K8S_INSTALL_GO_CACHE", "/var/cache/k8s-install/go"))
 WRAPPERS = sorted(p.parent.name for p in BUILD.glob("*/go.mod") if p.parent.name != "pause")
 
 pytestmark = pytest.mark.skipif(shutil.which("go") is None, reason="no Go toolchain on PATH")
@@ -30,8 +30,8 @@ def _go(args: list[str], cwd: Path) -> str:
     env.update(
         GOTOOLCHAIN="local",
         GOFLAGS="-mod=mod",
-        GOMODCACHE=str(CACHE / "go" / "mod"),
-        GOCACHE=str(CACHE / "go" / "build"),
+        GOMODCACHE=str(GO_CACHE / "mod"),
+        GOCACHE=str(GO_CACHE / "build"),
     )
     proc = subprocess.run(
         ["go", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600

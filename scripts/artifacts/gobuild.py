@@ -21,18 +21,20 @@ from recipes import Recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOS, GOARCH = "linux", "amd64"
+# Go's own module and build caches, shared by every recipe and by tests.
+GO_CACHE = Path(os.environ.get("K8S_INSTALL_GO_CACHE", "/var/cache/k8s-install/go"))
 RECIPE_FORMAT = 1  # bump when the build steps change in a way the key would not see
 
 Log = Callable[[str], None]
 
 
-def go_env(cache: Path, cgo: bool) -> dict[str, str]:
+def go_env(cgo: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
     env.update(
         GOTOOLCHAIN="local",
         GOFLAGS="-mod=mod",
-        GOMODCACHE=str(cache / "go" / "mod"),
-        GOCACHE=str(cache / "go" / "build"),
+        GOMODCACHE=str(GO_CACHE / "mod"),
+        GOCACHE=str(GO_CACHE / "build"),
         GOPROXY=os.environ.get("GOPROXY", "https://proxy.golang.org"),
         CGO_ENABLED="1" if cgo else "0",
         GOOS=GOOS,
@@ -66,7 +68,7 @@ def build(recipe: Recipe, cache: Path, log: Log) -> Path:
     tmp = entry.with_name(entry.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    env = go_env(cache, recipe.cgo)
+    env = go_env(recipe.cgo)
     started = time.monotonic()
     for binary in recipe.binaries:
         log(f"{recipe.name} {recipe.version}: go build {binary.name}")
