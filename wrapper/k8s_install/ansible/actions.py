@@ -90,6 +90,7 @@ IMPORTED: dict[str, str] = {
     "vault.yml": "loads access.become_password_vault_file; imported by the playbooks with vault",
     "stop_on_failure.yml": "stops every host when a gate failed; imported by up.yml, upgrade.yml",
     "post_checks.yml": "checks the cluster after a change; imported by up, scale, upgrade",
+    "pod_network.yml": "network.plugin bridge: node bridges and routes; imported by up, scale",
 }
 
 

@@ -79,6 +79,12 @@ def _local_path(value: str) -> str:
     return "{{ inventory_dir | dirname }}/" + value
 
 
+# Pod networks k8s-install provides itself (roles/bridge_network): the engine only
+# installs the CNI plugins for them.
+OWN_PLUGINS = ("bridge",)
+ENGINE_PLUGIN = {"bridge": "cni"}
+
+
 def cluster_vars(cluster: Cluster) -> dict[str, Any]:
     """group_vars/all/00-k8s-install.yml: what cluster.yaml says, in the engine's names."""
     network = cluster.section("network")
@@ -86,10 +92,11 @@ def cluster_vars(cluster: Cluster) -> dict[str, Any]:
     result: dict[str, Any] = {
         "k8s_install_cluster_name": cluster.name,
         "kube_version": cluster.kubernetes_version,
-        "kube_network_plugin": network["plugin"],
+        "kube_network_plugin": ENGINE_PLUGIN.get(network["plugin"], network["plugin"]),
         "kube_pods_subnet": network["pod_cidr"],
         "kube_service_addresses": network["service_cidr"],
         "kube_network_node_prefix": network["node_prefix"],
+        "k8s_install_pod_network": network["plugin"] if network["plugin"] in OWN_PLUGINS else "",
         "ansible_become": bool(access.get("become", True)),
         "ansible_ssh_common_args": _ssh_args(cluster),
         "ansible_python_interpreter": "/usr/bin/python3",
