@@ -13,6 +13,7 @@ import yaml
 from k8s_install.base import resources
 from k8s_install.base.errors import InvalidInput, Problem
 from k8s_install.model.engine_releases import DEFAULT_RELEASE
+from k8s_install.sandbox import profile
 from k8s_install.sandbox.layout import Layout, NodeSpec, address
 
 ENGINE_RELEASE = DEFAULT_RELEASE
@@ -53,9 +54,11 @@ def cidrs_for(subnet: str) -> tuple[str, str]:
     )
 
 
-def document(lay: Layout, specs: list[NodeSpec], subnet: str) -> dict[str, Any]:
+def document(
+    lay: Layout, specs: list[NodeSpec], subnet: str, kubernetes: bool = False
+) -> dict[str, Any]:
     pod, service = cidrs_for(subnet)
-    return {
+    doc: dict[str, Any] = {
         "name": lay.name,
         "kubernetes": {"version": kubernetes_version()},
         "engine": {"release": ENGINE_RELEASE},
@@ -64,7 +67,7 @@ def document(lay: Layout, specs: list[NodeSpec], subnet: str) -> dict[str, Any]:
             for s in specs
         ],
         "network": {
-            "plugin": "calico",
+            "plugin": "bridge" if kubernetes else "calico",
             "pod_cidr": pod,
             "service_cidr": service,
             "node_prefix": 24,
@@ -78,14 +81,17 @@ def document(lay: Layout, specs: list[NodeSpec], subnet: str) -> dict[str, Any]:
             "become": True,
         },
     }
+    if kubernetes:
+        doc["kubespray"] = dict(profile.KUBESPRAY_VARS)
+    return doc
 
 
-def render(lay: Layout, specs: list[NodeSpec], subnet: str) -> str:
+def render(lay: Layout, specs: list[NodeSpec], subnet: str, kubernetes: bool = False) -> str:
     header = (
         f"{MARKER} (sandbox {lay.name!r}): podman hosts on network\n"
         f"# {lay.network} ({subnet}). `k8s-install sandbox down --name {lay.name}` removes them.\n"
     )
-    body = yaml.safe_dump(document(lay, specs, subnet), sort_keys=False)
+    body = yaml.safe_dump(document(lay, specs, subnet, kubernetes), sort_keys=False)
     return header + body
 
 
@@ -93,7 +99,7 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write(lay: Layout, specs: list[NodeSpec], subnet: str) -> str:
+def write(lay: Layout, specs: list[NodeSpec], subnet: str, kubernetes: bool = False) -> str:
     """Write DIR/cluster.yaml (refusing to overwrite one the sandbox did not write)."""
     path = lay.cluster_file
     if path.exists() and not path.read_text().startswith(MARKER):
@@ -107,7 +113,7 @@ def write(lay: Layout, specs: list[NodeSpec], subnet: str) -> str:
                 )
             ],
         )
-    text = render(lay, specs, subnet)
+    text = render(lay, specs, subnet, kubernetes)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return digest(text)

@@ -258,7 +258,7 @@ def up(
     keys.write_known_hosts(lay.known_hosts, known)
     br = _ensure_bridge(lay, log)
     ready.wait_ready(lay, hosts, timeout, log, br)
-    written = clusterfile.write(lay, specs, net)
+    written = clusterfile.write(lay, specs, net, kubernetes)
     _save_state(
         lay,
         {

@@ -95,3 +95,34 @@ ReadKMsg=no
 APT_SOURCES = "# k8s-install Kubernetes host: packages are pre-installed; no apt sources.\n"
 
 CREATE_ARGS = ("--cgroupns", "private")
+
+# The engine settings a cluster on these hosts needs (written into the sandbox's cluster.yaml,
+# `kubespray:` section). Each answers a limit of a container sharing this machine's kernel.
+KUBESPRAY_VARS: dict[str, object] = {
+    # The machine has hybrid cgroup v1; Kubernetes 1.35 refuses it unless told otherwise.
+    "kubelet_fail_cgroup_v1": False,
+    "kubelet_fail_swap_on": False,
+    # True would make the engine write global kernel sysctls of the shared machine.
+    "kubelet_protect_kernel_defaults": False,
+    # No IPVS in the kernel, and conntrack limits are global: leave them alone.
+    "kube_proxy_mode": "iptables",
+    "kube_proxy_conntrack_max_per_core": 0,
+    "kube_proxy_conntrack_min": 0,
+    # The kubelet sees the machine's disk: never evict or collect images because of it.
+    "eviction_hard": {
+        "nodefs.available": "0%",
+        "nodefs.inodesFree": "0%",
+        "imagefs.available": "0%",
+    },
+    "kubelet_image_gc_high_threshold": 100,
+    # nodelocaldns needs the dummy interface module, absent here; no autoscaler image.
+    "enable_nodelocaldns": False,
+    "enable_dns_autoscaler": False,
+    # podman bind-mounts /etc/resolv.conf; no ping in the engine's preinstall checks.
+    "resolvconf_mode": "none",
+    "ping_access_ip": False,
+    # Workers talk to the first control plane directly: no nginx proxy image.
+    "loadbalancer_apiserver_localhost": False,
+    # cri-tools v1.35.0 is not served by the Go module proxy; 1.34.0 is in the engine's table.
+    "crictl_version": "1.34.0",
+}
