@@ -5,7 +5,7 @@ export PATH := $(BIN):$(PATH)
 # helm for the rendering tests: scripts/setup.sh installs the official binary here.
 export K8S_INSTALL_HELM ?= $(BIN)/helm
 
-.PHONY: setup demo lint test test-fast test-integration bench clean-sandbox
+.PHONY: setup demo lint test test-fast test-integration test-cluster bench clean-sandbox
 
 setup:
 	bash scripts/setup.sh
@@ -23,12 +23,16 @@ lint: setup
 	lint-imports
 
 test-fast: setup
-	pytest -m "not integration"
+	pytest -m "not integration and not cluster"
 
 test-integration: setup
-	pytest -m integration
+	pytest -m "integration and not cluster"
 
-test: lint test-fast test-integration
+# A real cluster: builds the components from Go modules (cached), then installs them.
+test-cluster: setup
+	pytest -m cluster tests/cluster
+
+test: lint test-fast test-integration test-cluster
 
 bench: setup
 	bash scripts/bench.sh

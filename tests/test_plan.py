@@ -361,3 +361,19 @@ def test_upgrade_only_one_minor_forward(
         assert result.kinds() == ["upgrade"]
     else:
         assert result.blocked and result.kinds() == []
+
+
+def test_requested_converge_runs_when_nothing_changed() -> None:
+    current = spec()
+    forced = plan.with_converge(plan.compare(current, copy.deepcopy(current)), current)
+    assert forced.kinds() == ["converge"]
+    assert forced.actions[0].details == ("requested with --converge",)
+
+
+def test_requested_converge_keeps_other_actions_and_never_doubles() -> None:
+    first = plan.compare(spec(), None)
+    assert plan.with_converge(first, spec()) == first  # a first install is already full
+    upgraded = spec(kubernetes={"version": "1.35.4"})
+    upgrade = plan.compare(upgraded, spec(kubernetes={"version": "1.34.4"}))
+    assert "upgrade" in upgrade.kinds()
+    assert plan.with_converge(upgrade, upgraded).kinds() == upgrade.kinds()

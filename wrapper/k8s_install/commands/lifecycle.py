@@ -217,6 +217,11 @@ def plan_command(config_path: Path, fmt: str, detailed_exitcode: bool) -> None:
     help="Stop (exit 2) when the hosts drifted from what Git says was applied.",
 )
 @click.option("--skip-drift-check", is_flag=True, help="Do not check the hosts for drift first.")
+@click.option(
+    "--converge",
+    is_flag=True,
+    help="Run a full converge even when cluster.yaml matches what was applied.",
+)
 @json_option
 def up(
     config_path: Path,
@@ -225,6 +230,7 @@ def up(
     allow_dirty: bool,
     fail_on_drift: bool,
     skip_drift_check: bool,
+    converge: bool,
 ) -> None:
     """Plan, then apply: bring the cluster to what cluster.yaml says.
 
@@ -239,10 +245,13 @@ def up(
       k8s-install up --yes --json
       k8s-install up --yes --fail-on-drift          # CI: never overwrite hand-made fixes
       k8s-install up --engine-dir ~/src/kubespray   # development checkout
+      k8s-install up --converge --yes               # apply every setting again
     """
     out = output()
     cluster = config.load(config_path)
     the_plan = apply.make_plan(cluster)
+    if converge:
+        the_plan = plan.with_converge(the_plan, cluster.spec)
     if not out.json_mode:
         _show_plan(the_plan, out)
     if the_plan.blocked:

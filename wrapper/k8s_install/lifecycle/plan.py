@@ -287,6 +287,31 @@ def compare(
     return Plan(name, False, tuple(actions), tuple(problems), tuple(notes))
 
 
+def with_converge(plan: Plan, desired: dict[str, Any]) -> Plan:
+    """The plan with a full converge added, when it has none and nothing blocks it.
+
+    What `up --converge` runs on a cluster that matches cluster.yaml: every setting is applied
+    again (the engine's cluster.yml, our roles, addons, post-checks), which repairs hand edits.
+    """
+    if (
+        plan.blocked
+        or plan.first_install
+        or any(a.kind in ("converge", "upgrade") for a in plan.actions)
+    ):
+        return plan
+    nodes = tuple(sorted(_nodes(desired)))
+    converge = Action(
+        "converge",
+        f"Requested converge: the engine's cluster.yml on all {len(nodes)} nodes, then addons "
+        "and post-checks, although cluster.yaml matches what was applied.",
+        nodes=nodes,
+        details=("requested with --converge",),
+    )
+    kept = [a for a in plan.actions if a.kind not in ("addons",)]
+    actions = sorted([*kept, converge], key=lambda a: ORDER.index(a.kind))
+    return Plan(plan.cluster, False, tuple(actions), plan.problems, plan.notes)
+
+
 def _node_changes(
     new: dict[str, Any], old: dict[str, Any], problems: list[Problem], notes: list[str]
 ) -> list[str]:

@@ -1,0 +1,114 @@
+"""A real Kubernetes 1.35.4 cluster, installed by `k8s-install up` from a bundle of our builds.
+
+What the cluster reports about itself is printed, so the CI log shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from .conftest import LiveCluster
+
+pytestmark = pytest.mark.cluster
+
+VERSION = "v1.35.4"
+
+
+def test_both_nodes_are_ready_at_the_built_version(live_cluster: LiveCluster) -> None:
+    print(live_cluster.kubectl("version"))
+    print(live_cluster.kubectl("get", "nodes", "-o", "wide"))
+    nodes = json.loads(live_cluster.kubectl("get", "nodes", "-o", "json"))["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == ["cp1", "worker1"]
+    for node in nodes:
+        ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+        assert ready == "True", node["metadata"]["name"]
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == VERSION
+    server = json.loads(live_cluster.kubectl("version", "-o", "json"))["serverVersion"]
+    assert server["gitVersion"] == VERSION
+
+
+def test_kube_system_pods_run(live_cluster: LiveCluster) -> None:
+    pods = json.loads(live_cluster.kubectl("get", "pods", "-n", "kube-system", "-o", "json"))
+    phases = {p["metadata"]["name"]: p["status"]["phase"] for p in pods["items"]}
+    print(live_cluster.kubectl("get", "pods", "-A", "-o", "wide"))
+    assert phases
+    assert all(phase in ("Running", "Succeeded") for phase in phases.values()), phases
+    names = " ".join(phases)
+    for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert f"{component}-cp1" in names
+    assert "coredns" in names and "kube-proxy" in names
+
+
+def test_up_ran_the_smoke_check_across_nodes(live_cluster: LiveCluster) -> None:
+    log = (live_cluster.log_dir / "up.log").read_text()
+    assert re.search(r"Assert that a replica on another node answered", log) or "post_checks" in log
+    assert "failed=0" in log or '"failed": 0' in log or "failed" not in log.lower()
+
+
+def test_a_pod_reaches_the_other_node_by_service_name(live_cluster: LiveCluster) -> None:
+    smoke = next(i for i in live_cluster.artifacts["images"] if "/smoke:" in str(i))  # type: ignore[attr-defined]
+    ns = "smoke-test"
+    live_cluster.kubectl("create", "namespace", ns)
+    try:
+        for node in ("cp1", "worker1"):
+            live_cluster.kubectl(
+                "run",
+                f"web-{node}",
+                "-n",
+                ns,
+                f"--image={smoke}",
+                "--labels=app=web",
+                f"--overrides={json.dumps(_pin(node))}",
+                "--",
+                "sh",
+                "-c",
+                "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www",
+            )
+        live_cluster.kubectl("expose", "pod", "web-worker1", "-n", ns, "--name=web", "--port=80")
+        live_cluster.kubectl(
+            "wait",
+            "-n",
+            ns,
+            "--for=condition=Ready",
+            "pod/web-cp1",
+            "pod/web-worker1",
+            "--timeout=180s",
+            timeout=200,
+        )
+        answer = live_cluster.kubectl(
+            "exec",
+            "-n",
+            ns,
+            "web-cp1",
+            "--",
+            "wget",
+            "-q",
+            "-T",
+            "10",
+            "-O",
+            "-",
+            f"http://web.{ns}.svc.cluster.local/",
+            timeout=60,
+        )
+        print(f"pod web-cp1 on cp1 asked http://web.{ns}.svc.cluster.local/ -> {answer.strip()}")
+        assert answer.strip() == "web-worker1"
+    finally:
+        live_cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def _pin(node: str) -> dict[str, object]:
+    return {
+        "spec": {
+            "nodeName": node,
+            "tolerations": [{"operator": "Exists"}],
+        }
+    }
+
+
+def test_second_up_has_nothing_to_do(live_cluster: LiveCluster) -> None:
+    proc = live_cluster.cli("up", "--yes", log="up-again")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "nothing to do" in proc.stdout.lower(), proc.stdout[-2000:]
