@@ -10,7 +10,7 @@ from typing import Any
 from k8s_install.addons.globals import Resolver, globals_problems
 from k8s_install.addons.graph import edges, find_cycle
 from k8s_install.addons.model import Release, expand, globals_of, resolve_values
-from k8s_install.errors import Problem
+from k8s_install.errors import Problem, shown
 
 # An exact SemVer version, as Helm charts use: 1.2.3, v1.2.3, 1.2.3-rc.1, 1.2.3+build.
 PINNED = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
@@ -44,7 +44,7 @@ def _release(release: Release) -> list[Problem]:
             found.append(
                 Problem(
                     f"{release.path}.version",
-                    f"'{version}' is not a pinned version",
+                    f"'{shown(version)}' is not a pinned version",
                     PIN_FIX,
                 )
             )
@@ -119,11 +119,11 @@ def _dependencies(releases: list[Release]) -> list[Problem]:
             where = f"{release.path}.depends_on[{index}]"
             target = by_name.get(dep)
             if target is None:
-                close = difflib.get_close_matches(dep, list(by_name), n=1)
+                close = difflib.get_close_matches(dep, list(by_name), n=1) if len(dep) <= 64 else []
                 found.append(
                     Problem(
                         where,
-                        f"'{dep}' is not a release in addons.releases",
+                        f"'{shown(dep)}' is not a release in addons.releases",
                         f"did you mean '{close[0]}'?"
                         if close
                         else "name a release defined in addons.releases",

@@ -9,7 +9,7 @@ from typing import Any
 
 from k8s_install.addons import catalog
 from k8s_install.addons.globals import Resolver
-from k8s_install.errors import Problem
+from k8s_install.errors import Problem, shown
 
 DEFAULT_TIMEOUT = "5m0s"
 
@@ -93,11 +93,15 @@ def expand(addons: dict[str, Any]) -> tuple[list[Release], list[Problem]]:
         if preset_name is not None:
             preset = known.get(str(preset_name))
             if preset is None:
-                close = difflib.get_close_matches(str(preset_name), list(known), n=1)
+                close = (
+                    difflib.get_close_matches(str(preset_name), list(known), n=1)
+                    if len(str(preset_name)) <= 64
+                    else []
+                )
                 problems.append(
                     Problem(
                         f"{where}.preset",
-                        f"unknown preset '{preset_name}'",
+                        f"unknown preset '{shown(preset_name)}'",
                         f"did you mean '{close[0]}'?"
                         if close
                         else f"use one of: {', '.join(sorted(known))}",
