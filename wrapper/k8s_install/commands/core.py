@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from k8s_install import config, gitrepo, inventory, schemadoc, yamlfile
+from k8s_install import config, gitrepo, inventory, jsonout, schemadoc, yamlfile
 from k8s_install.commands.common import config_option, json_option, output
-from k8s_install.errors import ExitCode
+from k8s_install.errors import ExitCode, InvalidInput, Problem
 from k8s_install.schema import CLUSTER_SCHEMA
 from k8s_install.validate import problems_in
 
@@ -29,7 +29,18 @@ def validate(config_path: Path) -> None:
       k8s-install validate -c clusters/prod/cluster.yaml --json
     """
     out = output()
-    doc = yamlfile.load(config_path)
+    try:
+        doc = yamlfile.load(config_path)
+    except InvalidInput as exc:
+        if not out.json_mode:
+            raise
+        # The file cannot be read or parsed: still the validate document, with why.
+        problems = exc.problems or [Problem(str(config_path), str(exc), exc.fix)]
+        out.emit(
+            {"file": str(config_path), "valid": False, "problems": [p.as_dict() for p in problems]}
+        )
+        out.error(str(exc), exc.fix)
+        raise click.exceptions.Exit(ExitCode.INVALID_INPUT) from None
     problems = problems_in(doc)
     errors = [p for p in problems if p.severity == "error"]
     if out.json_mode:
@@ -83,8 +94,6 @@ def schema(target: Path | None, fmt: str, output_of: str | None) -> None:
       k8s-install schema --output-of history
     """
     if output_of:
-        from k8s_install import jsonout
-
         text = json.dumps(jsonout.load(output_of), indent=2, sort_keys=True) + "\n"
     elif fmt == "markdown":
         text = schemadoc.markdown()
