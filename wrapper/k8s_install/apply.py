@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from k8s_install import config, engine, inventory, runner, security, state
+from k8s_install import config, engine, inventory, record, runner, security, state
 from k8s_install import plan as planning
 from k8s_install.config import Cluster
 from k8s_install.errors import ExitCode
@@ -140,10 +140,6 @@ def _record(
     cluster: Cluster, result: RunResult, *, command: str, applied: bool, action: planning.Action
 ) -> str | None:
     """The one place runs are recorded (issue 7's record module): runs/<id>.yaml and a commit."""
-    try:
-        from k8s_install import record
-    except ImportError:  # pragma: no cover - record ships with k8s-install
-        return None
     extra = {"action": action.kind, "summary": action.summary, "limit": list(action.limit)}
     return record.commit_run(cluster, result, command=command, applied=applied, extra=extra)
 

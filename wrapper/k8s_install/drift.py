@@ -13,13 +13,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from k8s_install import config, resources, runner, state
+from k8s_install.addons import drift as addons_drift
 from k8s_install.config import Cluster
 from k8s_install.errors import ExitCode, K8sInstallError
 from k8s_install.output import Output
@@ -295,7 +295,7 @@ def _unchecked_reason(logged: dict[str, Any], items: list[dict[str, Any]] | None
     return reason
 
 
-# Addons: issue 5's module, when it is there.
+# Addons: their live comparison.
 
 
 def addon_drift(cluster: Cluster) -> tuple[list[dict[str, Any]], list[str]]:
@@ -304,14 +304,7 @@ def addon_drift(cluster: Cluster) -> tuple[list[dict[str, Any]], list[str]]:
     if not rendered.is_dir() or not any(rendered.iterdir()):
         return [], []
     try:
-        module = importlib.import_module("k8s_install.addons.drift")
-    except ImportError:
-        return [], ["addon releases were not compared: this build has no live addon comparison"]
-    detect = getattr(module, "detect", None)
-    if detect is None:
-        return [], ["addon releases were not compared: k8s_install.addons.drift has no detect()"]
-    try:
-        releases = detect(cluster)
+        releases = addons_drift.detect(cluster)
     except K8sInstallError as exc:
         return [], [f"addon releases were not compared: {exc}"]
     return [dict(r) for r in releases], []

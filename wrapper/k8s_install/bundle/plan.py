@@ -9,7 +9,6 @@ items, or build from its own list.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from k8s_install import engine_data, inventory, yamlfile
+from k8s_install.addons import images
 from k8s_install.config import Cluster
 from k8s_install.errors import ExitCode, K8sInstallError
 
@@ -229,13 +229,8 @@ def resolve_engine(cluster: Cluster, engine: Path, arch: str = "amd64") -> dict[
 
 
 def addon_images(cluster: Cluster) -> list[str]:
-    """Images the addons need (issue 5's `addons images`), when that module is present."""
-    try:
-        module = importlib.import_module("k8s_install.addons.images")
-    except ImportError:
-        return []
-    listed = module.list_images(cluster.root)
-    return sorted({str(getattr(i, "reference", i)) for i in listed})
+    """Images the addons need (`addons images`: read from the rendered manifests)."""
+    return images.list_images(cluster.root)
 
 
 def from_cluster(
