@@ -227,3 +227,22 @@ _values = st.recursive(
 def test_dumped_data_loads_back_equal(data: dict[str, object]) -> None:
     """Whatever we dump, the loader reads back unchanged (keys are text, so use text keys)."""
     assert yamlfile.parse(yamlfile.dump(data)).data == data
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["- zq\n" * 1000, "zqadmin:x:0:0:zq:/zq:/bin/bash\nzqdaemon:x:1:1::/:/bin/sh\n", "4242\n"],
+    ids=["list", "passwd-like text", "number"],
+)
+def test_a_file_that_is_not_a_mapping_is_refused_unbuilt_and_unquoted(
+    text: str, tmp_path: Path
+) -> None:
+    path = _file(tmp_path, text.encode())
+    with pytest.raises(InvalidInput, match="must be a mapping") as caught:
+        yamlfile.load(path)
+    rendered = str(caught.value) + " ".join(str(p) for p in caught.value.problems)
+    assert "zq" not in rendered and "4242" not in rendered
+
+
+def test_an_empty_file_loads_as_nothing(tmp_path: Path) -> None:
+    assert yamlfile.load(_file(tmp_path, b"# only a comment\n")).data is None
