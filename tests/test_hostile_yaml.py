@@ -246,3 +246,14 @@ def test_a_file_that_is_not_a_mapping_is_refused_unbuilt_and_unquoted(
 
 def test_an_empty_file_loads_as_nothing(tmp_path: Path) -> None:
     assert yamlfile.load(_file(tmp_path, b"# only a comment\n")).data is None
+
+
+def test_a_mapping_with_none_of_the_expected_keys_is_refused_before_its_problems() -> None:
+    text = "processor: 0\nzqmodel: x\nprocessor: 1\nzqmodel: y\n"  # /proc/cpuinfo-like
+    with pytest.raises(InvalidInput, match="not a cluster definition") as caught:
+        yamlfile.parse(text, "f", mapping=True, expect=("name", "kubernetes", "nodes"))
+    rendered = str(caught.value) + " ".join(str(p) for p in caught.value.problems)
+    assert "processor" not in rendered and "zqmodel" not in rendered
+    with pytest.raises(InvalidInput) as known:
+        yamlfile.parse("name: a\n" + text, "f", mapping=True, expect=("name",))
+    assert all("duplicate" in p.message for p in known.value.problems)

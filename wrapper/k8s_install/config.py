@@ -11,6 +11,7 @@ from typing import Any
 
 from k8s_install import yamlfile
 from k8s_install.errors import InvalidInput
+from k8s_install.schema import TOP_LEVEL_KEYS
 
 DEFAULT_ENGINE = "v2.31.0"
 
@@ -172,4 +173,4 @@ def from_document(doc: yamlfile.Document, path: Path) -> Cluster:
 
 def load(path: Path) -> Cluster:
     """Read, validate and default a cluster.yaml. Never contacts a host."""
-    return from_document(yamlfile.load(path), path)
+    return from_document(yamlfile.load(path, TOP_LEVEL_KEYS), path)

@@ -219,3 +219,9 @@ CLUSTER_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+# The top-level keys a cluster definition has; a file with none of them is not one.
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    *CLUSTER_SCHEMA["required"],
+    *(k for k in CLUSTER_SCHEMA["properties"] if k not in CLUSTER_SCHEMA["required"]),
+)

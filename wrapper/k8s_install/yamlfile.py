@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,11 +311,19 @@ class _Builder:
         return result, size
 
 
-def parse(text: str, source: str = "<string>", *, mapping: bool = False) -> Document:
+def parse(
+    text: str,
+    source: str = "<string>",
+    *,
+    mapping: bool = False,
+    expect: Sequence[str] = (),
+) -> Document:
     """Parse one YAML document; syntax errors carry line and column. Bounded in time and memory.
 
     With mapping, a document that is not a mapping (a list, or text such as a system file) is
-    refused at its first event, before any of it is built, and nothing of it is quoted.
+    refused at its first event, before any of it is built, and nothing of it is quoted. With
+    expect, a mapping with none of those top-level keys is refused the same way, before any
+    problem in it (a duplicate key, say) would quote its keys.
     """
     doc = Document(data=None, source=source)
     problems: list[Problem] = []
@@ -360,6 +369,13 @@ def parse(text: str, source: str = "<string>", *, mapping: bool = False) -> Docu
         ) from None
     finally:
         loader.dispose()
+    if expect and isinstance(doc.data, dict) and not any(key in doc.data for key in expect):
+        message = (
+            "not a cluster definition: it has none of the top-level keys k8s-install reads "
+            f"({', '.join(expect[:3])}, ...)"
+        )
+        fix = "point at a cluster.yaml (start one with `k8s-install init DIR`)"
+        raise InvalidInput(f"{source}: {message}", [Problem(source, message, fix)])
     if problems:
         raise InvalidInput(f"{source}: {len(problems)} problem(s) in the YAML", problems)
     return doc
@@ -410,9 +426,9 @@ def read_text(path: Path, limit: int = MAX_BYTES) -> str:
         raise _refuse_file(path, f"not UTF-8 text ({exc.reason})", "save it as UTF-8") from None
 
 
-def load(path: Path) -> Document:
+def load(path: Path, expect: Sequence[str] = ()) -> Document:
     """A YAML file whose top level is a mapping (or empty); see parse and read_text."""
-    return parse(read_text(path), str(path), mapping=True)
+    return parse(read_text(path), str(path), mapping=True, expect=expect)
 
 
 class _Dumper(yaml.SafeDumper):

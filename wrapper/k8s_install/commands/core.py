@@ -10,7 +10,7 @@ import click
 from k8s_install import config, gitrepo, inventory, jsonout, schemadoc, yamlfile
 from k8s_install.commands.common import config_option, json_option, output
 from k8s_install.errors import ExitCode, InvalidInput, Problem
-from k8s_install.schema import CLUSTER_SCHEMA
+from k8s_install.schema import CLUSTER_SCHEMA, TOP_LEVEL_KEYS
 from k8s_install.validate import problems_in
 
 
@@ -30,7 +30,7 @@ def validate(config_path: Path) -> None:
     """
     out = output()
     try:
-        doc = yamlfile.load(config_path)
+        doc = yamlfile.load(config_path, TOP_LEVEL_KEYS)
     except InvalidInput as exc:
         if not out.json_mode:
             raise
