@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from k8s_install import __version__
-from k8s_install.base.errors import ExitCode, InvalidInput, K8sInstallError
+from k8s_install.base import output_schemas
+from k8s_install.base.errors import ExitCode, InvalidInput, K8sInstallError, Problem
 from k8s_install.base.output import Output
 from k8s_install.commands import COMMANDS
+from k8s_install.commands.common import ARGS_META, JSON_META
 
 HELP = """Install, scale, upgrade and remove Kubernetes plus its addons as one unit.
 
@@ -32,24 +34,59 @@ Examples:
 """
 
 
+def _json_mode(ctx: click.Context) -> bool:
+    """Whether the command asked for --json, even when it failed before its own code ran."""
+    if ctx.params.get("json_mode") or ctx.meta.get(JSON_META):
+        return True
+    args: list[str] = ctx.meta.get(ARGS_META, [])
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
 class _Group(click.Group):
-    """Maps our errors to the documented exit codes, for CliRunner and the console script alike."""
+    """Maps our errors to the documented exit codes, for CliRunner and the console script alike.
+
+    In --json mode an error is one JSON object on stdout (schema: error.json); messages for
+    people still go to stderr.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGS_META] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except InvalidInput as exc:
-            out = Output()
-            out.error(str(exc), exc.fix)
-            out.problems(exc.problems)
-            ctx.exit(exc.code)
+            self._fail(ctx, str(exc), exc.fix, exc.code, exc.problems)
         except K8sInstallError as exc:
-            Output().error(str(exc), exc.fix)
-            ctx.exit(exc.code)
+            self._fail(ctx, str(exc), exc.fix, exc.code, [])
+        except click.UsageError as exc:
+            if not _json_mode(ctx):
+                raise
+            fix = f"see `{exc.ctx.command_path if exc.ctx else 'k8s-install'} --help`"
+            self._fail(ctx, exc.format_message(), fix, ExitCode.INVALID_INPUT, [])
+        except click.ClickException as exc:
+            if not _json_mode(ctx):
+                raise
+            self._fail(ctx, exc.format_message(), "", ExitCode(exc.exit_code), [])
         except KeyboardInterrupt:
-            Output().error("interrupted")
-            ctx.exit(ExitCode.INTERRUPTED)
+            self._fail(ctx, "interrupted", "", ExitCode.INTERRUPTED, [])
         return None
+
+    @staticmethod
+    def _fail(
+        ctx: click.Context, message: str, fix: str, code: ExitCode, problems: list[Problem]
+    ) -> None:
+        out = Output(json_mode=_json_mode(ctx))
+        out.error(message, fix)
+        out.problems(problems)
+        if out.json_mode:
+            out.emit(
+                output_schemas.error_document(
+                    message, fix, int(code), [p.as_dict() for p in problems]
+                )
+            )
+        ctx.exit(code)
 
 
 @click.group(

@@ -47,14 +47,21 @@ def parse(text: str) -> list[Doc]:
     return docs
 
 
-def redact(body: dict[str, Any]) -> dict[str, Any]:
-    """A Secret keeps its keys; its values are replaced, so no secret reaches Git."""
-    if body.get("kind") != "Secret" or str(body.get("apiVersion", "")) != "v1":
+def redact(body: Any) -> Any:
+    """Every Secret, however deep (a List's items, any wrapper kind), keeps its keys; its values
+    are replaced, so no secret reaches Git. Anything that says `kind: Secret` counts."""
+    if isinstance(body, list):
+        return [redact(item) for item in body]
+    if not isinstance(body, dict):
         return body
-    result = dict(body)
-    for field in ("data", "stringData"):
-        if isinstance(result.get(field), dict):
-            result[field] = {k: REDACTED for k in result[field]}
+    result = {key: redact(value) for key, value in body.items()}
+    if result.get("kind") == "Secret":
+        for field in ("data", "stringData"):
+            value = result.get(field)
+            if isinstance(value, dict):
+                result[field] = {k: REDACTED for k in value}
+            elif value is not None:
+                result[field] = REDACTED
     return result
 
 

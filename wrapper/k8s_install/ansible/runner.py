@@ -140,14 +140,17 @@ def _playbook_path(playbook: str | Path) -> Path:
     return path if path.is_absolute() else resources.playbook(str(playbook))
 
 
-def _cmdline(request: RunRequest) -> list[str]:
+def playbook_options(request: RunRequest) -> list[str]:
+    """ansible-playbook options ansible-runner has no keyword for, one list item per argument.
+
+    They go into runner's argument list as they are. ansible-runner's `cmdline` would take them as
+    one string and split it with shlex, so a path with a space or a quote would break apart.
+    """
     args: list[str] = []
     if request.check:
         args.append("--check")
     if request.diff:
         args.append("--diff")
-    if request.skip_tags:
-        args += ["--skip-tags", ",".join(request.skip_tags)]
     if request.vault_password_file:
         args += ["--vault-password-file", str(request.vault_password_file)]
     return args
@@ -214,7 +217,7 @@ def run_playbook(
             envvars=ours,
             limit=request.limit,
             tags=",".join(request.tags) or None,
-            cmdline=" ".join(_cmdline(request)) or None,
+            skip_tags=",".join(request.skip_tags) or None,
             verbosity=request.verbosity or None,
             quiet=True,
             suppress_env_files=True,
@@ -228,6 +231,8 @@ def run_playbook(
     except Exception as exc:  # ansible_runner raises ConfigurationError and friends
         raise K8sInstallError(f"could not start ansible-runner: {exc}") from exc
     runner.config.env = _filtered_env(runner.config.env, ours, request.use_agent)
+    command: list[str] = runner.config.command
+    command[1:1] = playbook_options(request)  # after the ansible-playbook binary, structured
     thread = threading.Thread(target=runner.run, name=f"runner-{run_id}", daemon=True)
     thread.start()
     interrupted = False

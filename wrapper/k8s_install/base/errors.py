@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
+
+# How much of a value from the user's files a message may quote.
+SHOWN_CHARS = 80
+# A message never grows past this, whatever it quotes (a last guard against echoing files).
+MAX_MESSAGE_CHARS = 600
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = SHOWN_CHARS
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist = 2, 4, 4
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """value as it may appear in a message: one line, cut to `limit` characters with '…'.
+
+    A string is shown without quotes (callers quote it); anything else as a short repr, built
+    without ever forming the repr of a large value.
+    """
+    text = (value if isinstance(value, str) else _REPR.repr(value))[: limit + 1]
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return _cut(text, limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ExitCode(IntEnum):
@@ -24,6 +51,11 @@ class Problem:
     message: str
     fix: str = ""
     severity: str = "error"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", _cut(self.path, MAX_MESSAGE_CHARS))
+        object.__setattr__(self, "message", _cut(self.message, MAX_MESSAGE_CHARS))
+        object.__setattr__(self, "fix", _cut(self.fix, MAX_MESSAGE_CHARS))
 
     def as_dict(self) -> dict[str, str]:
         return {

@@ -31,7 +31,34 @@ def file_name(command: str) -> str:
     return "-".join(command.split()) + ".json"
 
 
+# The object every command prints on failure in --json mode, and the schemas that are parts of
+# others rather than a command's output; those are published as they are, without the error.
+ERROR = "error"
+PARTS = frozenset({ERROR, "run-record", "run-events", "run-result"})
+
+
+def error_document(message: str, fix: str, exit_code: int, problems: list[Any]) -> dict[str, Any]:
+    """The --json error object (schema: error.json)."""
+    return {"error": message, "fix": fix, "exit_code": exit_code, "problems": problems}
+
+
 def load(command: str) -> dict[str, Any]:
+    """The published schema of command's --json output: its document, or the error object."""
+    data = _raw(command)
+    name = file_name(command)[:-5]
+    if name in PARTS:
+        return data
+    head: dict[str, Any] = {k: data[k] for k in ("$id", "$schema", "title") if k in data}
+    body = {k: v for k, v in data.items() if k not in head and k != "description"}
+    return {
+        **head,
+        "description": f"{data.get('description', '')} On failure: the error object "
+        "(error.json).".strip(),
+        "anyOf": [body, {"$ref": f"{ERROR}.json"}],
+    }
+
+
+def _raw(command: str) -> dict[str, Any]:
     path = directory() / file_name(command)
     if not path.is_file():
         raise InvalidInput(
@@ -46,7 +73,7 @@ def load(command: str) -> dict[str, Any]:
 def _registry() -> Registry:
     registry: Registry = Registry()
     for name in names():
-        schema = load(name)
+        schema = _raw(name)
         registry = registry.with_resource(
             schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012)
         )
@@ -59,8 +86,15 @@ def validator(command: str) -> Draft202012Validator:
 
 
 def errors(command: str, document: Any) -> list[str]:
-    """Where document breaks the schema of command's output (empty: it conforms)."""
+    """Where document breaks the schema of command's output (empty: it conforms).
+
+    An object with an "error" key is checked as the error object, anything else as the
+    command's own document, so the messages point at the field that is wrong.
+    """
+    name = file_name(command)[:-5]
+    is_error = name not in PARTS and isinstance(document, dict) and "error" in document
+    schema = _raw(ERROR if is_error else command)
     return [
         f"{'/'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
-        for error in validator(command).iter_errors(document)
+        for error in Draft202012Validator(schema, registry=_registry()).iter_errors(document)
     ]

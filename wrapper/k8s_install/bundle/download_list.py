@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from k8s_install.addons import images as addon_image_list
-from k8s_install.ansible import inventory
+from k8s_install.ansible import ansible_cfg, inventory, runner
 from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import charts
 from k8s_install.bundle.charts import ChartSpec
@@ -192,27 +191,25 @@ def resolve_engine(cluster: Cluster, engine: Path, arch: str = "amd64") -> dict[
             "ansible_system": "Linux",
             "ansible_python_interpreter": sys.executable,
         }
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/root"),
-            "LANG": "C.UTF-8",
-            "ANSIBLE_ROLES_PATH": str(engine / "roles"),
-            "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
-            "ANSIBLE_NOCOLOR": "1",
-        }
-        playbook = Path(sys.executable).parent / "ansible-playbook"
-        proc = subprocess.run(
-            [str(playbook), "-i", str(inv), str(work / "resolve.yml"), "-e", json.dumps(extra)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=work,
-            check=False,
+        # Through the one runner driver, with structured arguments (an engine path with a space
+        # in it works); the engine's roles come after ours on its roles path.
+        request = runner.RunRequest(
+            playbook=work / "resolve.yml",
+            inventory=inv,
+            private_dir=work / "private",
+            command="bundle plan",
+            extravars=extra,
+            roles_path=[engine / "roles"],
+            settings=ansible_cfg.Settings(fact_cache=False),
         )
-        if proc.returncode != 0 or not out.is_file():
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
+        run = runner.run_playbook(request)
+        if run.status != "successful" or not out.is_file():
+            reasons = (
+                "; ".join(f"{f.get('task', '')}: {f.get('message', '')}" for f in run.failures[:3])
+                or f"ansible-playbook exited {run.rc}"
+            )
             raise K8sInstallError(
-                f"the engine's download list could not be resolved:\n{tail}",
+                f"the engine's download list could not be resolved: {reasons}",
                 fix="check that --engine-dir holds the pinned Kubespray release",
             )
         result: dict[str, Any] = json.loads(out.read_text())
@@ -220,7 +217,7 @@ def resolve_engine(cluster: Cluster, engine: Path, arch: str = "amd64") -> dict[
 
 
 def addon_images(cluster: Cluster) -> list[str]:
-    """Images the addons need: those of every rendered release."""
+    """Images the addons need (`addons images`: read from the rendered manifests)."""
     return sorted(set(addon_image_list.list_images(cluster.root)))
 
 

@@ -1,5 +1,9 @@
 """Verify a bundle: the signature first, then every file against the manifest.
 
+A bundle holds regular files and directories only. Any link (symbolic or hard), device or FIFO
+member, and any member whose name leaves the bundle, fails verification by name, and nothing is
+ever read through it: a link could make a file outside the bundle pass as one inside it.
+
 Files are hashed in parallel threads with 1 MiB reads; hashlib releases the GIL while it hashes,
 so this runs at disk speed. A .tar bundle is streamed member by member.
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tarfile
 import time
 from collections.abc import Iterable
@@ -61,13 +66,16 @@ class Report:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     from_base: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)  # refused members: links, devices, escapes
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.signature == "ok" and not (self.flipped or self.missing or self.extra)
+        return self.signature == "ok" and not (
+            self.flipped or self.missing or self.extra or self.links
+        )
 
     @property
     def mb_per_s(self) -> float:
@@ -82,6 +90,7 @@ class Report:
             "missing": self.missing,
             "extra": self.extra,
             "from_base": self.from_base,
+            "links": self.links,
             "files": self.files,
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
@@ -95,6 +104,58 @@ def list_files(root: Path) -> list[str]:
         for name in names:
             found.append(str((Path(dirpath) / name).relative_to(root)))
     return found
+
+
+def _refused_entry(path: Path, relative: str) -> str | None:
+    """Why path may not be in a bundle directory (None: a plain file or directory)."""
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        return f"{relative} -> {os.readlink(path)} (symbolic link)"
+    if stat.S_ISREG(info.st_mode):
+        return f"{relative} (hard link, {info.st_nlink} names)" if info.st_nlink > 1 else None
+    if stat.S_ISDIR(info.st_mode):
+        return None
+    return f"{relative} (not a regular file)"
+
+
+def refused_in_dir(root: Path) -> list[str]:
+    """Every entry of a bundle directory that is not a plain file or directory, named."""
+    refused = []
+    for dirpath, dirs, names in os.walk(root):  # never follows a symlinked directory
+        for name in [*dirs, *names]:
+            path = Path(dirpath) / name
+            reason = _refused_entry(path, str(path.relative_to(root)))
+            if reason:
+                refused.append(reason)
+    return sorted(refused)
+
+
+def _refused_member(member: tarfile.TarInfo, name: str) -> str | None:
+    if member.issym():
+        return f"{name} -> {member.linkname} (symbolic link)"
+    if member.islnk():
+        return f"{name} => {member.linkname} (hard link)"
+    if not (member.isfile() or member.isdir()):
+        return f"{name} (not a regular file)"
+    if _escapes(name):
+        return f"{name} (a path outside the bundle)"
+    return None
+
+
+def _escapes(name: str) -> bool:
+    return name.startswith("/") or ".." in Path(name).parts
+
+
+def _inside(base: Path, relative: str) -> Path | None:
+    """base/relative, when it is a plain file reached through no link; else None."""
+    if _escapes(relative):
+        return None
+    path = base
+    for part in Path(relative).parts:
+        path = path / part
+        if path.is_symlink():
+            return None
+    return path if path.is_file() and path.stat().st_nlink == 1 else None
 
 
 def _check_signature(raw: bytes, signature: bytes | None, key: Path, report: Report) -> None:
@@ -113,10 +174,14 @@ def _compare(
             if base is None:
                 report.from_base.append(path)
                 continue
-            if not (base / path).is_file():
+            if (base / path).is_symlink() or _escapes(path):
+                report.links.append(f"{base / path} (a link or path outside the base bundle)")
+                continue
+            inside = _inside(base, path)
+            if inside is None:
                 report.missing.append(path)
                 continue
-            seen[path] = sha256_file(base / path)
+            seen[path] = sha256_file(inside)
         if path not in seen:
             report.missing.append(path)
         elif seen[path] != (entry.sha256, entry.size):
@@ -129,6 +194,10 @@ def _compare(
 def verify_dir(bundle: Path, key: Path, base: Path | None = None) -> Report:
     report = Report(str(bundle))
     started = time.perf_counter()
+    report.links = refused_in_dir(bundle)
+    if report.links:  # read nothing, the manifest included, through a link
+        report.seconds = time.perf_counter() - started
+        return report
     raw = _read_manifest(bundle / mf.MANIFEST)
     sig_path = bundle / mf.SIGNATURE
     _check_signature(raw, sig_path.read_bytes() if sig_path.is_file() else None, key, report)
@@ -152,9 +221,13 @@ def verify_tar(archive: Path, key: Path, base: Path | None = None) -> Report:
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:
+                name = member.name.removeprefix("./")
+                refused = _refused_member(member, name)
+                if refused:
+                    report.links.append(refused)
+                    continue
                 if not member.isfile():
                     continue
-                name = member.name.removeprefix("./")
                 handle = tar.extractfile(member)
                 assert handle is not None
                 if name in mf.META_FILES:
@@ -169,6 +242,9 @@ def verify_tar(archive: Path, key: Path, base: Path | None = None) -> Report:
         raise K8sInstallError(
             f"{archive}: cannot read the archive ({exc})", code=ExitCode.INVALID_INPUT
         ) from exc
+    if report.links:  # a link member fails the bundle, whatever else it holds
+        report.seconds = time.perf_counter() - started
+        return report
     if mf.MANIFEST not in meta:
         raise K8sInstallError(
             f"{archive}: no {mf.MANIFEST} in the archive",

@@ -380,6 +380,8 @@ def _key_for(key: Path | None, config_path: Path) -> Path:
 def verify_cmd(bundle_path: Path, key: Path | None, base: Path | None, config_path: Path) -> None:
     """Check the signature, then every file: names each flipped, missing and extra file.
 
+    A bundle holds plain files only: any link, device or path leaving the bundle fails it, by name.
+
     Exits 0 when all is well, 1 when verification fails, 2 on bad input.
 
     \b
@@ -392,12 +394,13 @@ def verify_cmd(bundle_path: Path, key: Path | None, base: Path | None, config_pa
     if out.json_mode:
         out.emit(report.as_dict())
     else:
-        if report.signature != "ok":
+        if report.signature != "ok" and not report.links:
             out.error(
                 f"{bundle_path}: the manifest signature does not verify with this key",
                 "use the public key matching the key that built the bundle",
             )
         for label, paths in (
+            ("link or special file, refused", report.links),
             ("flipped", report.flipped),
             ("missing", report.missing),
             ("extra", report.extra),

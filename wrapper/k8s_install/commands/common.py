@@ -17,6 +17,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "cluster.yaml"
 RESULT_COLOURS = {"successful": "green", "interrupted": "yellow"}
 
+# Keys in click's context meta (shared by every context of one invocation): whether the running
+# command is in --json mode, and the arguments the top-level group was given.
+JSON_META = "k8s_install.json_mode"
+ARGS_META = "k8s_install.args"
+
 
 def json_option(func: F) -> F:
     """Add --json: machine-readable output on stdout, messages on stderr."""
@@ -26,6 +31,7 @@ def json_option(func: F) -> F:
     def wrapper(*args: Any, json_mode: bool, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         ctx.obj = Output(json_mode=json_mode or bool(ctx.find_root().params.get("json_mode")))
+        ctx.meta[JSON_META] = ctx.obj.json_mode
         return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from k8s_install.base.errors import ExitCode
+from k8s_install.base.errors import ExitCode, InvalidInput, Problem
 from k8s_install.commands.common import config_option, json_option, output
 from k8s_install.model import yamlfile
+from k8s_install.model.schema import TOP_LEVEL_KEYS
 from k8s_install.model.validate import problems_in
 
 
@@ -27,7 +28,18 @@ def validate(config_path: Path) -> None:
       k8s-install validate -c clusters/prod/cluster.yaml --json
     """
     out = output()
-    doc = yamlfile.load(config_path)
+    try:
+        doc = yamlfile.load(config_path, TOP_LEVEL_KEYS)
+    except InvalidInput as exc:
+        if not out.json_mode:
+            raise
+        # The file cannot be read or parsed: still the validate document, with why.
+        problems = exc.problems or [Problem(str(config_path), str(exc), exc.fix)]
+        out.emit(
+            {"file": str(config_path), "valid": False, "problems": [p.as_dict() for p in problems]}
+        )
+        out.error(str(exc), exc.fix)
+        raise click.exceptions.Exit(ExitCode.INVALID_INPUT) from None
     problems = problems_in(doc)
     errors = [p for p in problems if p.severity == "error"]
     if out.json_mode:

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from k8s_install.base.errors import Problem
+from k8s_install.base.errors import Problem, shown
 from k8s_install.model.addon_globals import Resolver, globals_problems
 from k8s_install.model.addon_releases import (
     Release,
@@ -50,7 +50,7 @@ def _release(release: Release) -> list[Problem]:
             found.append(
                 Problem(
                     f"{release.path}.version",
-                    f"'{version}' is not a pinned version",
+                    f"'{shown(version)}' is not a pinned version",
                     PIN_FIX,
                 )
             )
@@ -125,11 +125,11 @@ def _dependencies(releases: list[Release]) -> list[Problem]:
             where = f"{release.path}.depends_on[{index}]"
             target = by_name.get(dep)
             if target is None:
-                close = difflib.get_close_matches(dep, list(by_name), n=1)
+                close = difflib.get_close_matches(dep, list(by_name), n=1) if len(dep) <= 64 else []
                 found.append(
                     Problem(
                         where,
-                        f"'{dep}' is not a release in addons.releases",
+                        f"'{shown(dep)}' is not a release in addons.releases",
                         f"did you mean '{close[0]}'?"
                         if close
                         else "name a release defined in addons.releases",

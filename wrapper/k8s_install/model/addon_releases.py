@@ -7,7 +7,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8s_install.base.errors import Problem
+from k8s_install.base.errors import Problem, shown
 from k8s_install.model import addon_presets
 from k8s_install.model.addon_globals import Resolver
 from k8s_install.model.schema import RELEASE
@@ -94,11 +94,15 @@ def expand(addons: dict[str, Any]) -> tuple[list[Release], list[Problem]]:
         if preset_name is not None:
             preset = known.get(str(preset_name))
             if preset is None:
-                close = difflib.get_close_matches(str(preset_name), list(known), n=1)
+                close = (
+                    difflib.get_close_matches(str(preset_name), list(known), n=1)
+                    if len(str(preset_name)) <= 64
+                    else []
+                )
                 problems.append(
                     Problem(
                         f"{where}.preset",
-                        f"unknown preset '{preset_name}'",
+                        f"unknown preset '{shown(preset_name)}'",
                         f"did you mean '{close[0]}'?"
                         if close
                         else f"use one of: {', '.join(sorted(known))}",

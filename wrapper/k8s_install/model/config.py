@@ -11,7 +11,7 @@ from typing import Any
 
 from k8s_install.base.errors import InvalidInput
 from k8s_install.model import schema, yamlfile
-from k8s_install.model.schema import CLUSTER_SCHEMA
+from k8s_install.model.schema import CLUSTER_SCHEMA, TOP_LEVEL_KEYS
 from k8s_install.model.validate import problems_in
 
 
@@ -139,4 +139,4 @@ def from_document(doc: yamlfile.Document, path: Path) -> Cluster:
 
 def load(path: Path) -> Cluster:
     """Read, validate and default a cluster.yaml. Never contacts a host."""
-    return from_document(yamlfile.load(path), path)
+    return from_document(yamlfile.load(path, TOP_LEVEL_KEYS), path)

@@ -17,9 +17,9 @@ DEFAULT_RELEASE = "v2.31.0"
 
 @cache
 def lock(release: str) -> dict[str, Any]:
-    path = data_dir("data") / "engines" / f"{release}.json"
-    if not path.is_file():
+    if release not in releases():  # never a path built from what a user wrote
         raise KeyError(release)
+    path = data_dir("data") / "engines" / f"{release}.json"
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 

@@ -11,6 +11,8 @@ SCHEMA_ID = "https://k8s-install.dev/schema/cluster.schema.json"
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 VERSION_PATTERN = r"^v?[0-9]+\.[0-9]+\.[0-9]+$"
+# For editors; validate checks key, value and effect itself and names what is wrong.
+TAINT_PATTERN = r"^[^=:]+(=[^:]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$"
 ROLES = ["control-plane", "etcd", "worker"]
 
 
@@ -44,8 +46,12 @@ NODE = _obj(
         "name": _str(
             "Node name, an RFC 1123 label; becomes the Kubernetes node name.", pattern=NAME_PATTERN
         ),
-        "address": _str("Address k8s-install connects to over SSH (IP or DNS name)."),
-        "internal_address": _str("Address cluster traffic uses, when it differs from `address`."),
+        "address": _str(
+            "Address k8s-install connects to over SSH: an IPv4 address or an RFC 1123 host name."
+        ),
+        "internal_address": _str(
+            "IPv4 address cluster traffic uses, when it differs from `address`."
+        ),
         "ssh_user": _str("SSH user for this node; defaults to access.user."),
         "ssh_port": {**PORT, "description": "SSH port for this node; defaults to access.port."},
         "roles": {
@@ -57,7 +63,8 @@ NODE = _obj(
         },
         "labels": {
             "type": "object",
-            "description": "Kubernetes node labels.",
+            "description": "Kubernetes node labels: [prefix/]name keys, values of at most 63 "
+            "characters.",
             "additionalProperties": {"type": "string"},
         },
         "taints": {
@@ -65,7 +72,7 @@ NODE = _obj(
             "description": "Kubernetes taints as key=value:Effect.",
             "items": {
                 "type": "string",
-                "pattern": r"^[^=:]+(=[^:]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$",
+                "pattern": TAINT_PATTERN,
             },
         },
     },
@@ -99,9 +106,19 @@ ACCESS = _obj(
     },
 )
 
+# Pod networks k8s-install provides itself (roles/bridge_network), valid in network.plugin beside
+# the ones the engine release lists; the inventory maps each to the engine plugin it builds on.
+OWN_PLUGINS: tuple[str, ...] = ("bridge",)
+
 NETWORK = _obj(
     {
-        "plugin": _str("CNI plugin the engine deploys.", default="calico"),
+        "plugin": _str(
+            "CNI plugin the engine deploys; one the engine release lists "
+            "(see `k8s-install engine info`), or k8s-install's own: "
+            + ", ".join(f"`{p}`" for p in OWN_PLUGINS)
+            + " (no overlay, for nodes on one L2 segment).",
+            default="calico",
+        ),
         "pod_cidr": {**CIDR, "default": "10.233.64.0/18"},
         "service_cidr": {**CIDR, "default": "10.233.0.0/18"},
         "node_prefix": {
@@ -211,6 +228,12 @@ CLUSTER_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+# The top-level keys a cluster definition has; a file with none of them is not one.
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    *CLUSTER_SCHEMA["required"],
+    *(k for k in CLUSTER_SCHEMA["properties"] if k not in CLUSTER_SCHEMA["required"]),
+)
 
 
 def defaults(schema: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -9,6 +10,10 @@ from pathlib import Path
 
 from k8s_install.base.errors import InvalidInput, K8sInstallError
 from k8s_install.base.resources import sample_cluster
+from k8s_install.model.schema import CLUSTER_SCHEMA
+
+# The JSON Schema beside cluster.yaml, which its `yaml-language-server: $schema=` modeline names.
+SCHEMA_FILE = "cluster.schema.json"
 
 GITIGNORE = """\
 # Run artifacts and full logs stay out of Git; run records under runs/ point to them.
@@ -72,11 +77,38 @@ def init(directory: Path, name: str | None = None) -> dict[str, str]:
     config.write_text(
         re.sub(r"^name: sample", f"name: {cluster_name}", sample, count=1, flags=re.MULTILINE)
     )
-    (directory / ".gitignore").write_text(GITIGNORE)
-    git(directory, "add", "cluster.yaml", ".gitignore")
-    git(directory, "commit", "--quiet", "-m", f"Create cluster {cluster_name}")
+    written = ["cluster.yaml", ".gitignore", SCHEMA_FILE]
+    _merge_gitignore(directory / ".gitignore")
+    (directory / SCHEMA_FILE).write_text(
+        json.dumps(CLUSTER_SCHEMA, indent=2, sort_keys=True) + "\n"
+    )
+    # Commit exactly what init wrote: `--only` leaves whatever the user had staged staged.
+    git(directory, "add", "--", *written)
+    git(
+        directory,
+        "commit",
+        "--quiet",
+        "--only",
+        "-m",
+        f"Create cluster {cluster_name}",
+        "--",
+        *written,
+    )
     commit = git(directory, "rev-parse", "HEAD").strip()
     return {"directory": str(directory), "name": cluster_name, "commit": commit}
+
+
+def _merge_gitignore(path: Path) -> None:
+    """Add our ignore lines to .gitignore, keeping any the repository already has."""
+    if not path.exists():
+        path.write_text(GITIGNORE)
+        return
+    current = path.read_text()
+    have = {line.strip() for line in current.splitlines()}
+    missing = [line for line in GITIGNORE.splitlines() if line.strip() not in have]
+    if any(line and not line.startswith("#") for line in missing):
+        separator = "" if current.endswith("\n") or not current else "\n"
+        path.write_text(current + separator + "\n".join(missing) + "\n")
 
 
 def is_repo(path: Path) -> bool:
