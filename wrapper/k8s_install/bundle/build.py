@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from k8s_install import __version__
+from k8s_install.ansible import offline_repo
 from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import manifest as mf
 from k8s_install.bundle import oci, sbom, sign
@@ -170,6 +171,12 @@ def _fill(
             items.append(_copy_local(planned, local[planned.path], stage))
     if local:
         log(f"took {len(local)} files from --local-files")
+    for planned in plan.files:
+        if planned.path in local and planned.name not in offline_repo.CHECKSUM_VARS:
+            log(
+                f"warning: {planned.name} has no engine checksum variable: the engine checks it "
+                "against its own table, so only a file identical to upstream's installs"
+            )
     downloads = [d for d in downloads if d[0] != "file" or d[2] not in local]
     log(f"fetching {len(downloads)} files")
     fetcher.fetch_all(Download(spec.url, spec.sha256, stage / path) for _k, spec, path in downloads)

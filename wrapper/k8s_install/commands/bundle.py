@@ -18,7 +18,7 @@ from k8s_install.bundle import download_list, sign, sources, tls
 from k8s_install.bundle import manifest as mf
 from k8s_install.bundle import serve as server
 from k8s_install.bundle import verify as verifier
-from k8s_install.commands.common import config_option, json_option, output
+from k8s_install.commands.common import config_option, json_option, load_cluster, output
 from k8s_install.model import config
 
 DEFAULT_KEY = "bundle-signing"
@@ -584,7 +584,7 @@ def serve_cmd(config_path: Path, bundle_path: Path | None, key: Path | None) -> 
       k8s-install bundle serve --bundle site.tar --key site.pub --json
     """
     out = _out()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     if not cluster.section("offline").get("repo_host"):
         raise K8sInstallError(
             "offline.repo_host is not set",

@@ -13,7 +13,7 @@ from k8s_install.ansible import security
 from k8s_install.base.errors import ExitCode, InvalidInput
 from k8s_install.base.output import Output
 from k8s_install.checks import drift
-from k8s_install.commands.common import config_option, json_option, output
+from k8s_install.commands.common import config_option, json_option, load_cluster, output
 from k8s_install.engine import kubespray
 from k8s_install.lifecycle import apply, backup, plan
 from k8s_install.model import config
@@ -241,7 +241,7 @@ def up(
       k8s-install up --engine-dir ~/src/kubespray   # development checkout
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     the_plan = apply.make_plan(cluster)
     if not out.json_mode:
         _show_plan(the_plan, out)
@@ -298,7 +298,7 @@ def scale(config_path: Path, yes: bool, engine_dir: Path | None, allow_dirty: bo
       k8s-install scale --yes --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     the_plan = apply.make_plan(cluster)
     actions = _only(the_plan, {"facts", "scale"}, "scale", out)
     for action in actions:
@@ -337,7 +337,7 @@ def remove_node(
       k8s-install remove-node worker3 --yes --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     if node in {n.name for n in cluster.nodes}:
         raise InvalidInput(
             f"{node} is still in cluster.yaml",
@@ -394,7 +394,7 @@ def upgrade(
       k8s-install upgrade --batch 1 --yes
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     the_plan = apply.make_plan(cluster)
     actions = _only(the_plan, {"upgrade"}, "upgrade", out)
     out.info(actions[0].summary)
@@ -423,7 +423,7 @@ def reset(config_path: Path, yes: bool, engine_dir: Path | None, allow_dirty: bo
     Examples:
       k8s-install reset --yes
     """
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     if not yes:
         raise InvalidInput(
             f"reset wipes Kubernetes and its data from all {len(cluster.nodes)} nodes of "

@@ -97,7 +97,7 @@ def removal_cluster(cluster: Cluster, node: dict[str, Any]) -> Cluster:
     nodes += [n for name, n in desired.items() if name not in order]
     spec = copy.deepcopy(cluster.spec)
     spec["nodes"] = [n for n in nodes if n is not None]
-    return Cluster(spec=spec, path=cluster.path, nodes=config._nodes(spec))
+    return replace(cluster, spec=spec, nodes=config._nodes(spec))  # keeps offline_checksums
 
 
 def request_for(
