@@ -67,6 +67,7 @@ def check_signature(cluster: Cluster, raw: bytes, signature: bytes, bundle: Path
         raise K8sInstallError(
             f"{bundle}: the manifest signature does not match offline.public_key",
             fix="run `k8s-install bundle verify` and use a bundle signed with that key",
+            code=ExitCode.INVALID_INPUT,  # nothing has run on any host
         )
 
 

@@ -113,6 +113,13 @@ def _keep_upgrade_snapshots(cluster: config.Cluster, done: apply.Applied, out: O
         backup.prune(_backup_folder(cluster), f"{cluster.name}-etcd", keep)
 
 
+def _verify_bundle(cluster: config.Cluster, actions: list[plan.Action], out: Output) -> None:
+    """The offline bundle, checked before drift, confirmation or any run (exit 2 if bad)."""
+    report = apply.verify_bundle(cluster, actions)
+    if report is not None:
+        out.info(f"verified the offline bundle: {report.files} files in {report.seconds:.1f}s")
+
+
 def _ensure_clean(cluster: config.Cluster, allow_dirty: bool, out: Output) -> None:
     for path in runs.ensure_clean(cluster, allow_dirty):
         out.warn(f"uncommitted change in {path}; running anyway (--allow-dirty)")
@@ -251,6 +258,7 @@ def up(
         if out.json_mode:
             out.emit_line({"type": "apply", "plan": the_plan.as_dict(), "runs": []})
         return
+    _verify_bundle(cluster, list(the_plan.actions), out)
     if not skip_drift_check:
         _check_drift(cluster, fail_on_drift, out)
     _confirm(yes, f"Apply {len(the_plan.actions)} action(s) to {cluster.name}?")
@@ -303,6 +311,7 @@ def scale(config_path: Path, yes: bool, engine_dir: Path | None, allow_dirty: bo
     actions = _only(the_plan, {"facts", "scale"}, "scale", out)
     for action in actions:
         out.info(action.summary)
+    _verify_bundle(cluster, actions, out)
     _confirm(yes, f"Add {', '.join(actions[-1].nodes)} to {cluster.name}?")
     _run(
         cluster,
@@ -355,6 +364,7 @@ def remove_node(
         )
     facts = [a for a in the_plan.actions if a.kind == "facts"]
     out.info(actions[0].summary)
+    _verify_bundle(cluster, facts + actions, out)
     _confirm(yes, f"Remove {node} from {cluster.name}?")
     _run(
         cluster,
@@ -398,6 +408,7 @@ def upgrade(
     the_plan = apply.make_plan(cluster)
     actions = _only(the_plan, {"upgrade"}, "upgrade", out)
     out.info(actions[0].summary)
+    _verify_bundle(cluster, actions, out)
     _confirm(yes, f"Upgrade {cluster.name}?")
     _run(
         cluster,
