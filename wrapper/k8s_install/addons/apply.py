@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,7 @@ def applied_view(cluster: Cluster, removed: str | None = None) -> Cluster | None
             for e in entries
             if not (isinstance(e, dict) and (e.get("name") or e.get("preset")) == removed)
         ]
-    return Cluster(spec=view, path=cluster.path, nodes=cluster.nodes)
+    return replace(cluster, spec=view)  # the same inventory, offline_checksums too
 
 
 def run_vars(cluster: Cluster, kubeconfig: Path | None = None) -> dict[str, Any]:

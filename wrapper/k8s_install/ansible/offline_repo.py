@@ -4,10 +4,17 @@ Every download base URL points at the file server on offline.repo_host (HTTPS, t
 and every image repository at its registry. containerd trusts that registry through the CA, and
 the well-known upstream registries are mirrored to it, so an image named upstream (a pause or
 helper image) is still pulled from the bundle. Nothing here turns verification off.
+
+The checksum of every binary comes from the bundle's signed manifest, not from the engine's
+tables: CHECKSUM_VARS names the engine variable that carries each download's checksum, and the
+values (cluster.offline_checksums, read from the manifest by bundle/offline_checksums.py) go
+into 20-offline.yml. A bundle of local builds then installs as one of upstream's does. The
+user's own `kubespray:` section (90-kubespray-overrides.yml, read later) still wins.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from k8s_install.model.config import Cluster
@@ -27,6 +34,50 @@ IMAGE_REPOS = (
     "quay_image_repo",
 )
 CERTS_DIR = "/etc/containerd/certs.d"
+
+# Download name (a key of the engine's `downloads`, the name of a bundle file item) -> the engine
+# variables carrying its checksum: Kubespray v2.31.0,
+# roles/kubespray_defaults/defaults/main/download.yml lines 183-206. containerd's file is the
+# static or the dynamic archive as containerd_static_binary says, and containerd_checksum picks
+# one of two variables: both are set, since the bundle holds whichever file the plan named.
+# Downloads missing here (calico_crds, gateway_api_crds, prometheus_operator_crds) take their
+# checksum straight from the engine's tables, with no variable to override.
+CHECKSUM_VARS: dict[str, tuple[str, ...]] = {
+    "kubelet": ("kubelet_binary_checksum",),
+    "kubeadm": ("kubeadm_binary_checksum",),
+    "kubectl": ("kubectl_binary_checksum",),
+    "etcd": ("etcd_binary_checksum",),
+    "cni": ("cni_binary_checksum",),
+    "crictl": ("crictl_binary_checksum",),
+    "runc": ("runc_binary_checksum",),
+    "containerd": ("containerd_archive_checksum", "containerd_static_archive_checksum"),
+    "nerdctl": ("nerdctl_archive_checksum",),
+    "helm": ("helm_archive_checksum",),
+    "calicoctl": ("calicoctl_binary_checksum",),
+    "ciliumcli": ("ciliumcli_binary_checksum",),
+    "crun": ("crun_binary_checksum",),
+    "crio": ("crio_archive_checksum",),
+    "cri_dockerd": ("cri_dockerd_archive_checksum",),
+    "skopeo": ("skopeo_binary_checksum",),
+    "yq": ("yq_binary_checksum",),
+    "youki": ("youki_archive_checksum",),
+    "kata_containers": ("kata_containers_binary_checksum",),
+    "gvisor_runsc": ("gvisor_runsc_binary_checksum",),
+    "gvisor_containerd_shim": ("gvisor_containerd_shim_binary_checksum",),
+    "argocd_install": ("argocd_install_checksum",),
+}
+
+
+def checksum_vars(file_sha256: Mapping[str, str]) -> dict[str, str]:
+    """{download name: sha256 hex} -> {engine variable: "sha256:<hex>"}, in the engine's format.
+
+    Names without a variable are left out (see CHECKSUM_VARS).
+    """
+    result = {}
+    for name, sha256 in sorted(file_sha256.items()):
+        for var in CHECKSUM_VARS.get(name, ()):
+            result[var] = f"sha256:{sha256}"
+    return result
 
 
 def repo_address(cluster: Cluster) -> str:
@@ -83,4 +134,6 @@ def group_vars(cluster: Cluster) -> dict[str, Any]:
     result["offline_repo_registry_port"] = int(offline["registry_port"])
     result["registry_trust_registry"] = registry_host(cluster)
     result["registry_trust_mirrored"] = list(UPSTREAM_REGISTRIES)
+    # Every binary's checksum, from the bundle's manifest (see CHECKSUM_VARS).
+    result.update(sorted(cluster.offline_checksums.items()))
     return result

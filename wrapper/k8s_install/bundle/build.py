@@ -9,6 +9,12 @@ Layout of a bundle (a directory, or the same tree in one .tar):
   charts/<name>-<version>.tgz        Helm charts
   wheels/*.whl                       k8s-install and its dependencies
   packages/*.deb                     optional OS packages
+
+Bring your own builds: --local-files directories (laid out as the file server is,
+<host>/<url path>) and --local-images OCI layouts are sources too. A planned file found in one
+is copied instead of downloaded, and its item records the sha256 of the bytes in the bundle,
+`source: local:<dir>`, and the URL and sha256 the plan named (upstream_url, upstream_sha256).
+Every image of a local layout is copied, planned or not; the other planned images are pulled.
 """
 
 from __future__ import annotations
@@ -30,12 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from k8s_install import __version__
+from k8s_install.ansible import offline_repo
 from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import manifest as mf
 from k8s_install.bundle import oci, sbom, sign
 from k8s_install.bundle.charts import ChartSpec
 from k8s_install.bundle.download_list import FileSpec, Plan
-from k8s_install.bundle.sources import Download, Fetcher
+from k8s_install.bundle.sources import Download, Fetcher, place
 from k8s_install.bundle.verify import hash_files, list_files, sha256_file
 
 LogFn = Callable[[str], None]
@@ -52,6 +59,8 @@ class Options:
     wheels: bool = True
     workers: int = 4
     project_dir: Path | None = None  # the k8s-install source tree, for its own wheel
+    local_files: tuple[Path, ...] = ()  # trees of <host>/<url path>, as the file server's
+    local_images: tuple[Path, ...] = ()  # OCI image layouts
 
 
 @dataclass
@@ -61,6 +70,10 @@ class Result:
     seconds: float
     downloaded_bytes: int
     cached_bytes: int
+
+    @property
+    def local_items(self) -> list[mf.Item]:
+        return [i for i in self.manifest.items if i.is_local]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +88,7 @@ class Result:
             "seconds": round(self.seconds, 3),
             "manifest_sha256": self.manifest.digest,
             "base": self.manifest.base,
+            "local": sorted(i.key for i in self.local_items),
         }
 
 
@@ -95,6 +109,14 @@ def _check_output(opts: Options) -> Path:
             code=ExitCode.INVALID_INPUT,
         )
     sign.load_private(opts.key)  # a bad key fails before any download
+    for directory in opts.local_files:
+        if not directory.is_dir():
+            raise K8sInstallError(
+                f"--local-files {directory}: not a directory",
+                fix="give a directory laid out as <host>/<url path>, e.g. dl.k8s.io/release/...",
+                code=ExitCode.INVALID_INPUT,
+            )
+    _local_images(opts.local_images)  # so does a bad local layout
     return out.with_name(out.name + ".partial") if out.suffix == ".tar" else out
 
 
@@ -143,14 +165,26 @@ def _fill(
     downloads += [("file", f, f.path) for f in plan.files]
     downloads += [("chart", c, c.path) for c in plan.charts]
     _check_unique([path for _k, _s, path in downloads])
+    local = {f.path: found for f in plan.files if (found := _local_file(f, opts.local_files))}
+    for planned in plan.files:
+        if planned.path in local:
+            items.append(_copy_local(planned, local[planned.path], stage))
+    if local:
+        log(f"took {len(local)} files from --local-files")
+    for planned in plan.files:
+        if planned.path in local and planned.name not in offline_repo.CHECKSUM_VARS:
+            log(
+                f"warning: {planned.name} has no engine checksum variable: the engine checks it "
+                "against its own table, so only a file identical to upstream's installs"
+            )
+    downloads = [d for d in downloads if d[0] != "file" or d[2] not in local]
     log(f"fetching {len(downloads)} files")
     fetcher.fetch_all(Download(spec.url, spec.sha256, stage / path) for _k, spec, path in downloads)
     for kind, spec, path in downloads:
         items.append(_file_item(kind, spec, path, (stage / path).stat().st_size))
 
-    if plan.images:
-        log(f"pulling {len(plan.images)} images into one OCI layout")
-        items += _pull_images(plan, stage / mf.IMAGES_DIR, fetcher, opts)
+    if plan.images or opts.local_images:
+        items += _images(plan, stage / mf.IMAGES_DIR, fetcher, opts, log)
     if plan.wheels and opts.wheels:
         log("downloading wheels for k8s-install and its dependencies")
         items += _wheels(plan.wheels, stage / mf.WHEELS_DIR, opts)
@@ -199,27 +233,91 @@ def _check_unique(paths: list[str]) -> None:
         seen.add(path)
 
 
-def _pull_images(plan: Plan, layout: Path, fetcher: Fetcher, opts: Options) -> list[mf.Item]:
+def _local_file(spec: FileSpec, directories: tuple[Path, ...]) -> tuple[Path, Path] | None:
+    """(directory, file) of the --local-files directory holding the plan item, if one does."""
+    relative = Path(spec.path).relative_to(mf.FILES_DIR)
+    if ".." in relative.parts:
+        return None  # an odd URL never reaches outside the directory
+    found = [d for d in directories if (d / relative).is_file()]
+    if len(found) > 1:
+        raise K8sInstallError(
+            f"{spec.name}: {relative} is in more than one --local-files directory: "
+            + ", ".join(str(d) for d in found),
+            fix="keep one copy of each file, or pass only one of those directories",
+            code=ExitCode.INVALID_INPUT,
+        )
+    return (found[0], found[0] / relative) if found else None
+
+
+def _copy_local(spec: FileSpec, found: tuple[Path, Path], stage: Path) -> mf.Item:
+    directory, path = found
+    place(path, stage / spec.path)
+    sha, size = sha256_file(stage / spec.path)  # the bytes in the bundle, not the source's
+    return mf.Item(
+        "file",
+        spec.name,
+        spec.version,
+        f"{mf.LOCAL_SOURCE}{directory.resolve()}",
+        sha,
+        size,
+        (spec.path,),
+        upstream_url=spec.url,
+        upstream_sha256=spec.sha256,
+    )
+
+
+def _image_item(layout: Path, entry: dict[str, Any], ref: str, source: str) -> mf.Item:
+    blobs = oci.image_blobs(layout, entry)
+    reference = oci.parse_ref(ref)
+    return mf.Item(
+        "image",
+        f"{reference.registry}/{reference.repository}",
+        reference.tag,
+        source,
+        entry["digest"].partition(":")[2],
+        sum(int(b["size"]) for b in blobs),
+        tuple(f"{mf.IMAGES_DIR}/blobs/sha256/{b['digest'].partition(':')[2]}" for b in blobs),
+    )
+
+
+def _local_images(layouts: tuple[Path, ...]) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Every image of the --local-images layouts: name -> (layout, entry); one digest a name."""
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for layout in layouts:
+        for name, entry in oci.named_images(layout).items():
+            if name in found and found[name][1]["digest"] != entry["digest"]:
+                raise K8sInstallError(
+                    f"{name} is in {found[name][0]} and {layout} with different digests",
+                    fix="keep the image in one of the --local-images layouts",
+                    code=ExitCode.INVALID_INPUT,
+                )
+            found.setdefault(name, (layout, entry))
+    return found
+
+
+def _images(plan: Plan, layout: Path, fetcher: Fetcher, opts: Options, log: LogFn) -> list[mf.Item]:
     oci.init_layout(layout)
+    local = _local_images(opts.local_images)
+    items = []
+    for name, (source, entry) in sorted(local.items()):
+        copied = oci.copy_image(source, entry, name, layout, arch=plan.arch)
+        items.append(_image_item(layout, copied, name, f"{mf.LOCAL_SOURCE}{source.resolve()}"))
+    wanted = sorted({ref for ref in plan.images if oci.parse_ref(ref).name not in local})
+    if local:
+        planned = sum(1 for ref in set(plan.images) if oci.parse_ref(ref).name in local)
+        log(f"copied {len(local)} images from --local-images ({planned} of them planned)")
+    if not wanted:
+        return items
+    log(f"pulling {len(wanted)} images into one OCI layout")
 
     def one(ref: str) -> mf.Item:
         entry = oci.pull(
             ref, layout, fetcher, arch=plan.arch, registry_mirrors=opts.registry_mirrors
         )
-        blobs = oci.image_blobs(layout, entry)
-        reference = oci.parse_ref(ref)
-        return mf.Item(
-            "image",
-            f"{reference.registry}/{reference.repository}",
-            reference.tag,
-            ref,
-            entry["digest"].partition(":")[2],
-            sum(int(b["size"]) for b in blobs),
-            tuple(f"{mf.IMAGES_DIR}/blobs/sha256/{b['digest'].partition(':')[2]}" for b in blobs),
-        )
+        return _image_item(layout, entry, ref, ref)
 
     with ThreadPoolExecutor(max_workers=opts.workers) as pool:
-        return list(pool.map(one, sorted(set(plan.images))))
+        return items + list(pool.map(one, wanted))
 
 
 WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-.*\.whl$")

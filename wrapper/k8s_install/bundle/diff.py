@@ -1,6 +1,7 @@
 """What changes between two bundles: items added, removed and changed (version or content).
 
-Items are matched by kind and name. One version on each side is a change (an upgrade); when a
+Items are matched by kind and name; a change is a new version, new content or a new source (a
+local build replacing upstream's file). One version on each side is a change (an upgrade); when a
 bundle holds several versions of one name (two tags of an image), versions are matched
 one to one and the rest are additions or removals.
 """
@@ -55,6 +56,9 @@ def _change(a: Item, b: Item) -> dict[str, Any]:
         "new_version": b.version,
         "old_sha256": a.sha256,
         "new_sha256": b.sha256,
+        "old_source": a.source,
+        "new_source": b.source,
+        "new_is_local": b.is_local,
     }
 
 
@@ -64,7 +68,10 @@ def diff(old: Manifest, new: Manifest) -> Diff:
     for key in sorted(before.keys() | after.keys()):
         olds, news = before.get(key, {}), after.get(key, {})
         for version in sorted(olds.keys() & news.keys()):
-            if olds[version].sha256 == news[version].sha256:
+            if (olds[version].sha256, olds[version].source) == (
+                news[version].sha256,
+                news[version].source,
+            ):
                 result.unchanged += 1
             else:
                 result.changed.append(_change(olds[version], news[version]))

@@ -9,6 +9,7 @@ items, or build from its own list.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -168,7 +169,9 @@ def resolve_engine(cluster: Cluster, engine: Path, arch: str = "amd64") -> dict[
     with tempfile.TemporaryDirectory(prefix="k8s-install-plan-") as tmp:
         work = Path(tmp)
         inv = work / "inventory"
-        for relative, text in inventory.files(cluster).items():
+        # A plan names upstream's checksums: never those of a bundle (offline_checksums).
+        upstream = dataclasses.replace(cluster, offline_checksums={})
+        for relative, text in inventory.files(upstream).items():
             if relative == "hosts.yaml":
                 continue
             (inv / relative).parent.mkdir(parents=True, exist_ok=True)

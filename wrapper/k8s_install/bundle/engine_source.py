@@ -21,7 +21,7 @@ def bundle_path(cluster: Cluster) -> Path | None:
     return path if path.is_absolute() else cluster.root / path
 
 
-def _public_key(cluster: Cluster) -> Path | None:
+def public_key(cluster: Cluster) -> Path | None:
     value = cluster.section("offline").get("public_key")
     if not value:
         return None
@@ -52,7 +52,7 @@ def engine_archive(cluster: Cluster) -> Path | None:
             (bundle / mf.SIGNATURE).read_bytes() if (bundle / mf.SIGNATURE).is_file() else b""
         )
         manifest = mf.from_bytes(raw, str(bundle / mf.MANIFEST))
-        _check_signature(cluster, raw, signature, bundle)
+        check_signature(cluster, raw, signature, bundle)
         engines = [i for i in manifest.items if i.kind == "engine"]
         return bundle / engines[0].paths[0] if engines else None
     if not bundle.is_file():
@@ -60,12 +60,14 @@ def engine_archive(cluster: Cluster) -> Path | None:
     return _extract_engine(cluster, bundle)
 
 
-def _check_signature(cluster: Cluster, raw: bytes, signature: bytes, bundle: Path) -> None:
-    key = _public_key(cluster)
+def check_signature(cluster: Cluster, raw: bytes, signature: bytes, bundle: Path) -> None:
+    """The manifest against offline.public_key (nothing to check when no key is set)."""
+    key = public_key(cluster)
     if key is not None and not sign.is_valid(raw, signature, key):
         raise K8sInstallError(
             f"{bundle}: the manifest signature does not match offline.public_key",
             fix="run `k8s-install bundle verify` and use a bundle signed with that key",
+            code=ExitCode.INVALID_INPUT,  # nothing has run on any host
         )
 
 
@@ -75,7 +77,7 @@ def _extract_engine(cluster: Cluster, archive: Path) -> Path | None:
         for name in mf.META_FILES:
             handle = tar.extractfile(name)
             meta[name] = handle.read() if handle else b""
-        _check_signature(cluster, meta[mf.MANIFEST], meta[mf.SIGNATURE], archive)
+        check_signature(cluster, meta[mf.MANIFEST], meta[mf.SIGNATURE], archive)
         manifest = mf.from_bytes(meta[mf.MANIFEST], str(archive))
         engines = [i for i in manifest.items if i.kind == "engine"]
         if not engines:

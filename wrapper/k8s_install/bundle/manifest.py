@@ -15,6 +15,7 @@ from typing import Any
 from k8s_install.base.errors import ExitCode, K8sInstallError
 
 FORMAT = "k8s-install-bundle/v1"
+LOCAL_SOURCE = "local:"  # the source of an item taken from --local-files or --local-images
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
 META_FILES = frozenset({MANIFEST, SIGNATURE})
@@ -37,17 +38,28 @@ class Item:
     name: str
     version: str
     source: str
-    sha256: str  # for an image: the manifest digest (hex)
+    sha256: str  # of the bytes in the bundle; for an image: the manifest digest (hex)
     size: int  # for an image: manifest + config + layers
     paths: tuple[str, ...] = ()
+    # A local build that replaced a planned download: what the plan named instead (its URL and
+    # the sha256 upstream declares). Empty for everything downloaded or pulled.
+    upstream_url: str = ""
+    upstream_sha256: str = ""
 
     @property
     def key(self) -> str:
         return f"{self.kind}:{self.name}"
 
+    @property
+    def is_local(self) -> bool:
+        return self.source.startswith(LOCAL_SOURCE)
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["paths"] = list(self.paths)
+        for optional in ("upstream_url", "upstream_sha256"):
+            if not data[optional]:
+                del data[optional]  # manifests without local builds keep their old bytes
         return data
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from k8s_install.base.errors import K8sInstallError
+from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import layers
 from k8s_install.bundle.sources import Fetcher, place
+from k8s_install.bundle.verify import sha256_file
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -146,6 +147,73 @@ def _add_to_index(layout: Path, ref: str, media_type: str, digest: str, size: in
 def images(layout: Path) -> dict[str, dict[str, Any]]:
     """Full image name -> its index entry."""
     return {m["annotations"][REF_NAME]: m for m in read_index(layout)}
+
+
+def named_images(layout: Path) -> dict[str, dict[str, Any]]:
+    """A layout someone else wrote: full, normalized image name -> its index entry.
+
+    The name comes from io.containerd.image.name or org.opencontainers.image.ref.name (which
+    this module writes as the full name); entries without either are left out.
+    """
+    if not (layout / "index.json").is_file():
+        raise K8sInstallError(
+            f"{layout}: no index.json, not an OCI image layout",
+            fix="give the directory of an OCI layout (oci-layout, index.json, blobs/)",
+            code=ExitCode.INVALID_INPUT,
+        )
+    try:
+        entries = read_index(layout)
+    except (OSError, ValueError) as exc:
+        raise K8sInstallError(f"{layout}/index.json: {exc}", code=ExitCode.INVALID_INPUT) from exc
+    result = {}
+    for entry in entries:
+        annotations = entry.get("annotations") or {}
+        name = annotations.get(CONTAINERD_NAME) or annotations.get(REF_NAME)
+        if name and "digest" in entry:
+            result[parse_ref(str(name)).name] = dict(entry)
+    return result
+
+
+def _copy_blob(source: Path, target: Path, digest: str) -> None:
+    """Copy one blob, checked against its digest: a damaged local layout never enters a bundle."""
+    path = blob_path(source, digest)
+    if not path.is_file():
+        raise K8sInstallError(
+            f"{source}: blob {digest} is missing",
+            fix="rebuild the layout, or leave the image out of it",
+            code=ExitCode.INVALID_INPUT,
+        )
+    if sha256_file(path)[0] != digest.partition(":")[2]:
+        raise K8sInstallError(
+            f"{path}: the blob does not match its digest {digest}",
+            fix="the local layout is damaged: rebuild it",
+            code=ExitCode.INVALID_INPUT,
+        )
+    destination = blob_path(target, digest)
+    if not destination.exists():
+        place(path, destination)
+
+
+def copy_image(
+    source: Path, entry: Mapping[str, Any], name: str, layout: Path, *, arch: str = "amd64"
+) -> dict[str, Any]:
+    """Copy one image of another layout into ours, as `name`; returns its index entry.
+
+    An image index is resolved to its linux/arch manifest, as pull does.
+    """
+    init_layout(layout)
+    digest = str(entry["digest"])
+    _copy_blob(source, layout, digest)
+    body = blob_path(layout, digest).read_bytes()
+    media = str(entry.get("mediaType") or json.loads(body).get("mediaType") or OCI_MANIFEST)
+    if media in INDEX_TYPES:
+        chosen = _platform_manifest(body, arch, name)
+        return copy_image(source, chosen, name, layout, arch=arch)
+    manifest = json.loads(body)
+    for blob in [manifest["config"], *manifest["layers"]]:
+        _copy_blob(source, layout, str(blob["digest"]))
+    add_to_index(layout, name, media, digest, len(body))
+    return images(layout)[name]
 
 
 def image_blobs(layout: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:

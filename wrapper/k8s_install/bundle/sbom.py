@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from k8s_install.bundle.manifest import Item
+from k8s_install.bundle.manifest import LOCAL_SOURCE, Item
 
 
 def _spdx_id(item: Item) -> str:
@@ -23,6 +23,17 @@ def _purl(item: Item) -> str | None:
     return None
 
 
+def _local_info(item: Item) -> str:
+    where = item.source.removeprefix(LOCAL_SOURCE)
+    if not item.upstream_url:
+        return f"built locally, taken from {where}"
+    same = "identical to" if item.sha256 == item.upstream_sha256 else "replaces"
+    return (
+        f"built locally, taken from {where}; {same} {item.upstream_url} "
+        f"(upstream sha256 {item.upstream_sha256})"
+    )
+
+
 def document(name: str, created: str, items: Iterable[Item]) -> dict[str, Any]:
     packages = []
     for item in sorted(items, key=lambda i: (i.kind, i.name)):
@@ -30,7 +41,7 @@ def document(name: str, created: str, items: Iterable[Item]) -> dict[str, Any]:
             "SPDXID": _spdx_id(item),
             "name": item.name,
             "versionInfo": item.version or "NOASSERTION",
-            "downloadLocation": item.source or "NOASSERTION",
+            "downloadLocation": "NOASSERTION" if item.is_local else item.source or "NOASSERTION",
             "filesAnalyzed": False,
             "checksums": [{"algorithm": "SHA256", "checksumValue": item.sha256}],
             "primaryPackagePurpose": {
@@ -40,6 +51,8 @@ def document(name: str, created: str, items: Iterable[Item]) -> dict[str, Any]:
                 "engine": "SOURCE",
             }.get(item.kind, "APPLICATION"),
         }
+        if item.is_local:
+            package["sourceInfo"] = _local_info(item)
         purl = _purl(item)
         if purl:
             package["externalRefs"] = [

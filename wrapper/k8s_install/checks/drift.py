@@ -130,7 +130,8 @@ def applied_view(cluster: Cluster) -> tuple[Cluster, str]:
             access[key] = str(path if path.is_absolute() else cluster.root / path)
     view_path = cluster.root / ".k8s-install" / "drift" / "cluster.yaml"
     nodes = config._nodes(spec)  # the same Node model config.load builds
-    return Cluster(spec=spec, path=view_path, nodes=nodes), compared
+    view = Cluster(spec, view_path, nodes, offline_checksums=cluster.offline_checksums)
+    return view, compared
 
 
 # Reading the run's events.

@@ -11,7 +11,7 @@ from k8s_install.addons import apply as addons_apply
 from k8s_install.addons import argocd, diff, helm, images, order, render
 from k8s_install.ansible import progress
 from k8s_install.base.errors import ExitCode, InvalidInput
-from k8s_install.commands.common import config_option, json_option, output
+from k8s_install.commands.common import config_option, json_option, load_cluster, output
 from k8s_install.model import addon_presets, config
 from k8s_install.model.addon_releases import dependencies, expand
 from k8s_install.records import runs
@@ -286,7 +286,7 @@ def apply_command(
       k8s-install addons apply --kubeconfig ~/.kube/prod.conf --yes --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     prepared = addons_apply.prepare(cluster, charts_dirs=charts_dirs)
     if not out.json_mode:
         _show_changes(prepared.changes)
@@ -313,7 +313,7 @@ def remove_command(config_path: Path, name: str, kubeconfig: Path | None, yes: b
       k8s-install addons remove fluent-bit --yes --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     prepared = addons_apply.prepare(cluster, only_remove=name)
     releases, _ = expand(cluster.section("addons"))
     if any(r.name == name and r.enabled for r in releases):

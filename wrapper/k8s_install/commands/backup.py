@@ -11,7 +11,7 @@ import click
 from k8s_install.ansible import actions, runner
 from k8s_install.base.errors import ExitCode, InvalidInput, K8sInstallError, Problem
 from k8s_install.base.output import Output
-from k8s_install.commands.common import config_option, json_option, output
+from k8s_install.commands.common import config_option, json_option, load_cluster, output
 from k8s_install.lifecycle import backup
 from k8s_install.model import config
 from k8s_install.records import runs
@@ -49,7 +49,7 @@ def backup_command(config_path: Path) -> None:
       k8s-install backup -c clusters/prod/cluster.yaml --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     folder = backup.directory(cluster)
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
@@ -133,7 +133,7 @@ def restore_command(snapshot: Path, yes: bool, config_path: Path) -> None:
       k8s-install restore prod-etcd-20250101T020000Z.db --yes --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     path = backup.snapshot_file(cluster, snapshot)
     if not cluster.etcd_nodes:
         raise InvalidInput("no etcd node", [Problem("nodes", "no node has the role etcd", "")])

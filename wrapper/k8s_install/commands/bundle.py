@@ -18,7 +18,7 @@ from k8s_install.bundle import download_list, sign, sources, tls
 from k8s_install.bundle import manifest as mf
 from k8s_install.bundle import serve as server
 from k8s_install.bundle import verify as verifier
-from k8s_install.commands.common import config_option, json_option, output
+from k8s_install.commands.common import config_option, json_option, load_cluster, output
 from k8s_install.model import config
 
 DEFAULT_KEY = "bundle-signing"
@@ -261,6 +261,24 @@ class _Progress:
     type=click.IntRange(1, 32),
     help="Parallel downloads.",
 )
+@click.option(
+    "--local-files",
+    "local_files",
+    multiple=True,
+    metavar="DIR",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Your own builds, laid out as the file server is (DIR/<host>/<url path>): a planned "
+    "file found there is taken instead of downloaded (repeatable).",
+)
+@click.option(
+    "--local-images",
+    "local_images",
+    multiple=True,
+    metavar="LAYOUT",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="An OCI image layout of your own images: every image in it goes into the bundle, "
+    "and planned images found there are not pulled (repeatable).",
+)
 @json_option
 def build_cmd(
     config_path: Path,
@@ -277,11 +295,16 @@ def build_cmd(
     no_wheels: bool,
     os_packages: str,
     workers: int,
+    local_files: tuple[Path, ...],
+    local_images: tuple[Path, ...],
 ) -> None:
     """Build one signed bundle with everything `up` needs, from the pinned engine's lists.
 
     Every file is checked against the sha256 the engine declares; downloads run in
-    parallel, resume, and are cached in --cache-dir.
+    parallel, resume, and are cached in --cache-dir. Files from --local-files and
+    images from --local-images are taken as they are: the signed manifest records
+    their own sha256 and `source: local:<dir>` (and the upstream sha256 they replace),
+    and the offline inventory hands those checksums to the engine.
 
     \b
     Examples:
@@ -290,6 +313,8 @@ def build_cmd(
       k8s-install bundle build --plan plan.yaml -o b/ --key k.key \\
           --mirror https://dl.k8s.io=http://mirror.local/dl.k8s.io \\
           --registry-mirror registry.k8s.io=http://mirror.local:5000
+      k8s-install bundle build -o own.tar --key k.key \\
+          --local-files artifacts/files --local-images artifacts/images
     """
     out = _out()
     mirrors = sources.parse_mirrors(mirror)
@@ -316,6 +341,8 @@ def build_cmd(
         base=base,
         wheels=not no_wheels,
         workers=workers,
+        local_files=local_files,
+        local_images=local_images,
     )
     bar = _Progress(out)
     fetcher = sources.Fetcher(cache_dir, mirrors, workers, progress=bar)
@@ -334,6 +361,8 @@ def build_cmd(
         f"[green]built[/green] {output}: {len(result.manifest.items)} items, "
         f"{_mb(result.manifest.own_size)}, signed; manifest sha256 {result.manifest.digest[:16]}"
     )
+    if result.local_items:
+        out.info(f"{len(result.local_items)} items are local builds (source local:<dir>)")
     if result.manifest.base:
         out.info(
             f"incremental over {result.manifest.base['name']} ({result.manifest.base['created']}): "
@@ -471,14 +500,28 @@ def info_cmd(bundle_path: Path) -> None:
         ["kind", "items", "size"],
         [[k, v["count"], _mb(v["bytes"])] for k, v in sorted(kinds.items())],
     )
+    local = sorted({i.source.removeprefix(mf.LOCAL_SOURCE) for i in manifest.items if i.is_local})
+    if local:
+        out.info("local builds from: " + ", ".join(local))
     out.table(
         "items",
-        ["kind", "name", "version", "size"],
+        ["kind", "name", "version", "size", "origin"],
         [
-            [i.kind, i.name, i.version, _mb(i.size)]
+            [i.kind, i.name, i.version, _mb(i.size), _origin(i)]
             for i in sorted(manifest.items, key=lambda i: (i.kind, i.name))
         ],
     )
+
+
+def _origin(item: mf.Item) -> str:
+    """Where an item came from, for people: upstream, or the local build and what it replaced."""
+    if not item.is_local:
+        return "upstream"
+    if not item.upstream_sha256:
+        return "local"
+    if item.sha256 == item.upstream_sha256:
+        return "local, = upstream"
+    return f"local, replaces {item.upstream_sha256[:12]}"
 
 
 @bundle.command("diff")
@@ -501,7 +544,13 @@ def diff_cmd(old: Path, new: Path) -> None:
     rows = [["+", a["kind"], a["name"], a["version"]] for a in result.added]
     rows += [["-", r["kind"], r["name"], r["version"]] for r in result.removed]
     rows += [
-        ["~", c["kind"], c["name"], f"{c['old_version']} -> {c['new_version']}"]
+        [
+            "~",
+            c["kind"],
+            c["name"],
+            f"{c['old_version']} -> {c['new_version']}"
+            + (f" ({c['new_source']})" if c["new_is_local"] else ""),
+        ]
         for c in result.changed
     ]
     out.table(f"{old} -> {new}", ["", "kind", "name", "version"], rows)
@@ -538,7 +587,7 @@ def serve_cmd(config_path: Path, bundle_path: Path | None, key: Path | None) -> 
       k8s-install bundle serve --bundle site.tar --key site.pub --json
     """
     out = _out()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     if not cluster.section("offline").get("repo_host"):
         raise K8sInstallError(
             "offline.repo_host is not set",

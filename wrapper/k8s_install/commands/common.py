@@ -11,6 +11,9 @@ import click
 from rich.markup import escape
 
 from k8s_install.base.output import Output
+from k8s_install.bundle import offline_checksums
+from k8s_install.model import config
+from k8s_install.model.config import Cluster
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +52,15 @@ def config_option(func: F) -> F:
         envvar="K8S_INSTALL_CONFIG",
         help="The cluster.yaml to use.",
     )(func)
+
+
+def load_cluster(config_path: Path) -> Cluster:
+    """cluster.yaml for a command that writes the inventory (any Ansible run does).
+
+    With an offline bundle, the engine's checksum variables come from its manifest, so the
+    inventory is the same whichever command writes it.
+    """
+    return offline_checksums.attach(config.load(config_path))
 
 
 def output() -> Output:

@@ -13,9 +13,9 @@ from k8s_install.commands.common import (
     config_option,
     escaped,
     json_option,
+    load_cluster,
     output,
 )
-from k8s_install.model import config
 
 
 @click.command("drift")
@@ -38,7 +38,7 @@ def drift_command(config_path: Path, no_addons: bool) -> None:
       k8s-install drift --no-addons
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     report = drift.detect(cluster, out, addons=not no_addons)
     if out.json_mode:
         out.emit(report.as_dict())

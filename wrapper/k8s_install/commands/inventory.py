@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from k8s_install.ansible import inventory
-from k8s_install.commands.common import config_option, json_option, output
-from k8s_install.model import config
+from k8s_install.commands.common import config_option, json_option, load_cluster, output
 
 
 @click.command("inventory")
@@ -32,7 +31,7 @@ def inventory_command(config_path: Path, target: Path | None) -> None:
       k8s-install inventory -o /tmp/inv --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     directory = target or cluster.root / inventory.DIRNAME
     written = inventory.write(cluster, directory)
     if out.json_mode:

@@ -13,7 +13,7 @@ from k8s_install.ansible import security
 from k8s_install.base.errors import ExitCode, InvalidInput
 from k8s_install.base.output import Output
 from k8s_install.checks import drift
-from k8s_install.commands.common import config_option, json_option, output
+from k8s_install.commands.common import config_option, json_option, load_cluster, output
 from k8s_install.engine import kubespray
 from k8s_install.lifecycle import apply, backup, plan
 from k8s_install.model import config
@@ -111,6 +111,13 @@ def _keep_upgrade_snapshots(cluster: config.Cluster, done: apply.Applied, out: O
         out.info(f"pre-upgrade etcd snapshot: {kept.local_path}")
         keep = int(cluster.section("backup").get("retention", 7))
         backup.prune(_backup_folder(cluster), f"{cluster.name}-etcd", keep)
+
+
+def _verify_bundle(cluster: config.Cluster, actions: list[plan.Action], out: Output) -> None:
+    """The offline bundle, checked before drift, confirmation or any run (exit 2 if bad)."""
+    report = apply.verify_bundle(cluster, actions)
+    if report is not None:
+        out.info(f"verified the offline bundle: {report.files} files in {report.seconds:.1f}s")
 
 
 def _ensure_clean(cluster: config.Cluster, allow_dirty: bool, out: Output) -> None:
@@ -248,7 +255,7 @@ def up(
       k8s-install up --converge --yes               # apply every setting again
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     the_plan = apply.make_plan(cluster)
     if converge:
         the_plan = plan.with_converge(the_plan, cluster.spec)
@@ -260,6 +267,7 @@ def up(
         if out.json_mode:
             out.emit_line({"type": "apply", "plan": the_plan.as_dict(), "runs": []})
         return
+    _verify_bundle(cluster, list(the_plan.actions), out)
     if not skip_drift_check:
         _check_drift(cluster, fail_on_drift, out)
     _confirm(yes, f"Apply {len(the_plan.actions)} action(s) to {cluster.name}?")
@@ -307,11 +315,12 @@ def scale(config_path: Path, yes: bool, engine_dir: Path | None, allow_dirty: bo
       k8s-install scale --yes --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     the_plan = apply.make_plan(cluster)
     actions = _only(the_plan, {"facts", "scale"}, "scale", out)
     for action in actions:
         out.info(action.summary)
+    _verify_bundle(cluster, actions, out)
     _confirm(yes, f"Add {', '.join(actions[-1].nodes)} to {cluster.name}?")
     _run(
         cluster,
@@ -346,7 +355,7 @@ def remove_node(
       k8s-install remove-node worker3 --yes --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     if node in {n.name for n in cluster.nodes}:
         raise InvalidInput(
             f"{node} is still in cluster.yaml",
@@ -364,6 +373,7 @@ def remove_node(
         )
     facts = [a for a in the_plan.actions if a.kind == "facts"]
     out.info(actions[0].summary)
+    _verify_bundle(cluster, facts + actions, out)
     _confirm(yes, f"Remove {node} from {cluster.name}?")
     _run(
         cluster,
@@ -403,10 +413,11 @@ def upgrade(
       k8s-install upgrade --batch 1 --yes
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     the_plan = apply.make_plan(cluster)
     actions = _only(the_plan, {"upgrade"}, "upgrade", out)
     out.info(actions[0].summary)
+    _verify_bundle(cluster, actions, out)
     _confirm(yes, f"Upgrade {cluster.name}?")
     _run(
         cluster,
@@ -432,7 +443,7 @@ def reset(config_path: Path, yes: bool, engine_dir: Path | None, allow_dirty: bo
     Examples:
       k8s-install reset --yes
     """
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     if not yes:
         raise InvalidInput(
             f"reset wipes Kubernetes and its data from all {len(cluster.nodes)} nodes of "

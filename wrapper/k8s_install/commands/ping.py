@@ -8,8 +8,7 @@ from typing import Any
 import click
 
 from k8s_install.ansible import actions, runner
-from k8s_install.commands.common import config_option, json_option, output
-from k8s_install.model import config
+from k8s_install.commands.common import config_option, json_option, load_cluster, output
 
 
 def host_results(result: runner.RunResult) -> dict[str, dict[str, Any]]:
@@ -41,7 +40,7 @@ def ping(config_path: Path) -> None:
       k8s-install ping -c clusters/prod/cluster.yaml --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     # A vaulted become password (access.become_password_vault_file) needs the vault password
     # file (the row's vault); a missing one is reported before any host is contacted.
     request = actions.request(cluster, "ping", "ping")

@@ -10,8 +10,7 @@ from k8s_install.ansible import actions, runner
 from k8s_install.base.errors import ExitCode
 from k8s_install.base.output import Output
 from k8s_install.checks import preflight
-from k8s_install.commands.common import config_option, json_option, output
-from k8s_install.model import config
+from k8s_install.commands.common import config_option, json_option, load_cluster, output
 
 STATUS_COLOURS = {"error": "red", "warning": "yellow", "ok": "green"}
 
@@ -44,7 +43,7 @@ def preflight_command(config_path: Path, limit: str | None, problems_only: bool)
       k8s-install preflight --limit cp1 --json
     """
     out = output()
-    cluster = config.load(config_path)
+    cluster = load_cluster(config_path)
     request = actions.request(
         cluster,
         "preflight",

@@ -13,6 +13,7 @@ from k8s_install.commands.common import (
     config_option,
     escaped,
     json_option,
+    load_cluster,
     output,
 )
 from k8s_install.commands.history import run_summary
@@ -97,7 +98,8 @@ def status(config_path: Path, kubeconfig: Path | None, no_cluster: bool) -> None
       k8s-install status --kubeconfig ~/.kube/prod.conf
     """
     out = output()
-    cluster = config.load(config_path)
+    # The cluster's record is read through an Ansible run, which writes the inventory.
+    cluster = config.load(config_path) if no_cluster else load_cluster(config_path)
     cluster_record = None if no_cluster else in_cluster.read(cluster, kubeconfig)
     doc = status_document(cluster, cluster_record)
     if out.json_mode:

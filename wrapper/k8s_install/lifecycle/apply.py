@@ -1,7 +1,8 @@
 """Plan, then apply: each planned action becomes one Ansible run, recorded in the cluster repo.
 
 A plan without actions runs nothing at all. Runs stop at the first failure; the applied state
-moves only when every action of the plan succeeded.
+moves only when every action of the plan succeeded. With an offline bundle, `verify_bundle`
+checks it (signature and every file) before anything runs.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 from k8s_install.ansible import actions, inventory, progress
 from k8s_install.ansible.runner import RunRequest, RunResult
-from k8s_install.base.errors import ExitCode
+from k8s_install.base.errors import ExitCode, InvalidInput
 from k8s_install.base.output import Output
+from k8s_install.bundle import engine_source
+from k8s_install.bundle import verify as verifier
 from k8s_install.engine import kubespray
 from k8s_install.lifecycle import plan as planning
 from k8s_install.model import config
@@ -85,6 +88,48 @@ def make_plan(cluster: Cluster) -> planning.Plan:
     )
 
 
+# Actions that install nothing from the bundle: a reset must still work with a broken one.
+NO_BUNDLE_ACTIONS = frozenset({"reset"})
+
+
+def verify_bundle(
+    cluster: Cluster, chosen: tuple[planning.Action, ...] | list[planning.Action]
+) -> verifier.Report | None:
+    """Check offline.bundle before any host changes: its signature with offline.public_key,
+    then every file against the manifest. Raises (exit 2) naming each bad file; None when the
+    cluster has no offline bundle or the actions take nothing from it."""
+    bundle = engine_source.bundle_path(cluster)
+    if bundle is None or all(a.kind in NO_BUNDLE_ACTIONS for a in chosen):
+        return None
+    key = engine_source.public_key(cluster)
+    if key is None:
+        raise InvalidInput(
+            f"offline.public_key is not set, so the bundle {bundle} cannot be verified; "
+            "nothing was run",
+            fix="set offline.public_key to the .pub of the key the bundle was signed with",
+        )
+    report = verifier.verify(bundle, key)
+    if report.ok:
+        return report
+    if report.signature != "ok":
+        problem = f"its manifest signature does not verify with {key}"
+    else:
+        problem = "; ".join(
+            f"{label}: {', '.join(paths)}"
+            for label, paths in (
+                ("changed", report.flipped),
+                ("missing", report.missing),
+                ("not in the manifest", report.extra),
+            )
+            if paths
+        )
+    raise InvalidInput(
+        f"the offline bundle {bundle} does not match its manifest ({problem}); nothing was run",
+        fix="copy the bundle again (or rebuild it with `k8s-install bundle build`), then check "
+        f"it with `k8s-install bundle verify {bundle} --key {key}`",
+    )
+
+
 def removal_cluster(cluster: Cluster, node: dict[str, Any]) -> Cluster:
     """The desired cluster plus the node being removed: the engine needs it in the inventory.
 
@@ -97,7 +142,7 @@ def removal_cluster(cluster: Cluster, node: dict[str, Any]) -> Cluster:
     nodes += [n for name, n in desired.items() if name not in order]
     spec = copy.deepcopy(cluster.spec)
     spec["nodes"] = [n for n in nodes if n is not None]
-    return Cluster(spec=spec, path=cluster.path, nodes=config._nodes(spec))
+    return replace(cluster, spec=spec, nodes=config._nodes(spec))  # keeps offline_checksums
 
 
 def request_for(

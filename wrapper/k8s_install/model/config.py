@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,11 @@ class Cluster:
     spec: dict[str, Any]
     path: Path
     nodes: tuple[Node, ...]
+    # Not from cluster.yaml: the engine's checksum variables taken from the signed manifest of
+    # offline.bundle ({"kubelet_binary_checksum": "sha256:..."}), for 20-offline.yml. Filled by
+    # bundle/offline_checksums.py `attach` for every command that writes the inventory; empty
+    # without an offline bundle.
+    offline_checksums: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

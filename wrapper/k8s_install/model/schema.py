@@ -180,7 +180,10 @@ OFFLINE = _obj(
     {
         "enabled": _bool("Install from an offline bundle only.", False),
         "bundle": _str("Path to the signed bundle archive or its unpacked directory."),
-        "public_key": _str("Path to the ed25519 public key the bundle must be signed with."),
+        "public_key": _str(
+            "Path to the ed25519 public key the bundle must be signed with; `up`, scale, "
+            "remove-node and upgrade verify the bundle with it first, and refuse without it."
+        ),
         "repo_host": _str("Node name (or address) that serves files and images."),
         "files_port": {**PORT, "default": 8080},
         "registry_port": {**PORT, "default": 5000},
