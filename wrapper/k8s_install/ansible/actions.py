@@ -35,7 +35,7 @@ class Action:
     playbook: str
     commands: tuple[str, ...]
     extravars: tuple[str, ...] = ()
-    vault: bool = False
+    vault: bool = True  # every playbook starts with vault.yml
 
 
 # Lifecycle actions, in the order a plan applies them.
@@ -63,12 +63,15 @@ COMMANDS: dict[str, Action] = {
     "preflight": Action("preflight.yml", ("preflight",), ("preflight_fail_on_error",), vault=True),
     "backup": Action("backup.yml", ("backup",), ("etcd_backup_fetch_dir",), vault=True),
     "restore": Action("restore.yml", ("restore",), ("etcd_restore_snapshot",), vault=True),
-    "drift": Action("drift.yml", ("drift", "up")),
-    "addons_apply": Action("addons.yml", ("addons apply", "addons remove"), ADDON_VARS),
+    "drift": Action("drift.yml", ("drift", "up"), vault=True),
+    "addons_apply": Action("addons.yml", ("addons apply", "addons remove"), ADDON_VARS, vault=True),
     "publish_record": Action(
-        "cluster_state.yml", ("up", "scale", "upgrade"), ("k8s_install_state_configmap",)
+        "cluster_state.yml",
+        ("up", "scale", "upgrade"),
+        ("k8s_install_state_configmap",),
+        vault=True,
     ),
-    "read_record": Action("cluster_state_read.yml", ("status",)),
+    "read_record": Action("cluster_state_read.yml", ("status",), vault=True),
     "bundle_serve": Action(
         "offline_repo.yml",
         ("bundle serve",),
@@ -79,6 +82,7 @@ COMMANDS: dict[str, Action] = {
             "registry_trust_ca_file",
             "offline_repo_push_from",
         ),
+        vault=True,
     ),
 }
 
