@@ -30,7 +30,8 @@ import recipes
 
 DEFAULT_CACHE = Path(os.environ.get("K8S_INSTALL_ARTIFACTS", "/var/cache/k8s-install/artifacts"))
 
-# The Kubespray variable that carries each file's checksum, and the version it is built at.
+# The Kubespray variable that carries each file's checksum, and the versions of the files
+# (a cluster installing these builds pins them in its `kubespray:` section).
 CHECKSUM_VARS = {
     "kubelet": "kubelet_binary_checksum",
     "kubeadm": "kubeadm_binary_checksum",
@@ -50,9 +51,6 @@ VERSION_VARS = {
     "cni_version": recipes.CNI,
     "crictl_version": recipes.CRICTL,
     "nerdctl_version": recipes.NERDCTL,
-    "helm_version": recipes.HELM,
-    "coredns_version": recipes.COREDNS,
-    "pod_infra_version": recipes.PAUSE,
 }
 
 

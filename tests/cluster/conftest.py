@@ -131,6 +131,7 @@ def _cluster_yaml(path: Path, artifacts: dict[str, object]) -> None:
         "repo_host": "cp1",
     }
     overrides = data.setdefault("kubespray", {})
+    overrides.update(artifacts["versions"])  # type: ignore[arg-type]  # what was built
     images = [str(i) for i in artifacts.get("images", [])]  # type: ignore[attr-defined]
     smoke = next(i for i in images if "/smoke:" in i)
     overrides["post_checks_image"] = smoke

@@ -123,6 +123,10 @@ KUBESPRAY_VARS: dict[str, object] = {
     "ping_access_ip": False,
     # Workers talk to the first control plane directly: no nginx proxy image.
     "loadbalancer_apiserver_localhost": False,
-    # cri-tools v1.35.0 is not served by the Go module proxy; 1.34.0 is in the engine's table.
-    "crictl_version": "1.34.0",
+    # kubeadm's SystemVerification is a hard error on cgroup v1 from 1.35 on, even with
+    # failCgroupV1 false; kubeadm itself says to skip it explicitly.
+    "kubeadm_ignore_preflight_errors": ["SystemVerification"],
+    # This machine has no CAP_SYS_RESOURCE, even for root: a negative oom_score_adj (pause
+    # sandboxes get -998) is refused, so containerd clamps it to its own, as in rootless mode.
+    "containerd_extra_runtime_args": {"restrict_oom_score_adj": True},
 }
