@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for k8s-install development and tests. Idempotent.
 #   - apt packages: podman + runc (test hosts), debootstrap (host image), nginx and
-#     docker-registry (offline repo tests), etcd-client, git, openssh-client, npm (helm for tests),
+#     docker-registry (offline repo tests), etcd-client, git, openssh-client,
 #     gcc, libseccomp-dev and pkg-config (the runc build: cgo with seccomp)
 #   - no podman, containers.conf or sysctl configuration: the sandbox follows the network
 #     backend the machine has (docs/sandbox.md, "What scripts/setup.sh changes")
 #   - a virtualenv in .venv with k8s-install and its dev extras
-#   - helm, taken from the npm package that ships the official binary (tests only)
+#   - helm 3.18.4 (the version the product pins), built from its Go module (tests only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +14,9 @@ VENV=${VENV:-.venv}
 APT_PACKAGES=(podman runc debootstrap uidmap nginx docker-registry etcd-client git openssh-client
               unzip make python3-venv iproute2 iptables ca-certificates curl
               gcc libc6-dev libseccomp-dev pkg-config)
-# npm may come from another nodejs build than Debian's; install Debian's only when absent.
-command -v npm >/dev/null || APT_PACKAGES+=(npm)
+# Go builds helm and the cluster components (Go 1.26 is on every machine; the Go module
+# proxy is the only source).
+command -v go >/dev/null || { echo "setup: no Go toolchain on PATH (go 1.26 is needed)" >&2; exit 1; }
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
