@@ -103,6 +103,26 @@ def test_a_corrupted_bundle_stops_up_before_ansible(
     _no_run_left(cluster_yaml)
 
 
+def test_a_bundle_with_a_link_stops_up_naming_the_link(
+    sample_copy: Path,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    no_ansible: list[str],
+) -> None:
+    """`bundle verify` refuses links without reading the manifest: the gate says so, not that
+    the signature is bad."""
+    bundle = _bundle(tmp_path, keys[0])
+    cluster_yaml = _offline(sample_copy, bundle, keys[1])
+    (bundle / KUBELET).unlink()
+    (bundle / KUBELET).symlink_to("/etc/hostname")
+    result = _run("up", "-c", str(cluster_yaml), "--yes")
+    assert result.exit_code == 2, result.output
+    assert "links or special files, refused" in result.output
+    assert KUBELET in result.output and "signature" not in result.output
+    assert no_ansible == []
+    _no_run_left(cluster_yaml)
+
+
 def test_a_good_bundle_lets_up_go_on(
     sample_copy: Path, keys: tuple[Path, Path], tmp_path: Path, no_ansible: list[str]
 ) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -174,6 +175,19 @@ def test_a_tar_whose_first_member_is_not_the_manifest_is_refused(tmp_path: Path)
     assert caught.value.code == 2
 
 
+@pytest.mark.parametrize("name", [mf.MANIFEST, mf.SIGNATURE])
+def test_a_linked_manifest_in_a_bundle_directory_is_not_read(tmp_path: Path, name: str) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (tmp_path / "elsewhere").write_text("{}")
+    (bundle / name).symlink_to(tmp_path / "elsewhere")
+    if name != mf.MANIFEST:
+        (bundle / mf.MANIFEST).write_text("{}")
+    with pytest.raises(K8sInstallError, match="a link, refused") as caught:
+        offline_checksums.read_meta(bundle)
+    assert caught.value.code == 2
+
+
 def test_every_command_writes_the_same_inventory(
     sample_copy: Path, keys: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -207,12 +221,12 @@ def test_planning_a_bundle_resolves_upstream_checksums(
     assert cluster.offline_checksums
     seen = {}
 
-    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        inv = Path(cmd[cmd.index("-i") + 1])
-        seen["offline"] = (inv / OFFLINE).read_text()
-        (Path(kwargs["cwd"]) / "plan.json").write_text('{"files": [], "images": []}')
-        return subprocess.CompletedProcess(cmd, 0, "", "")
+    def fake_run(request: runner.RunRequest) -> Any:
+        seen["offline"] = (request.inventory / OFFLINE).read_text()
+        out = Path(request.extravars["k8s_install_plan_out"])
+        out.write_text('{"files": [], "images": []}')
+        return SimpleNamespace(status="successful", rc=0, failures=[])
 
-    monkeypatch.setattr(planner.subprocess, "run", fake_run)
+    monkeypatch.setattr(runner, "run_playbook", fake_run)
     planner.resolve_engine(cluster, tmp_path)
     assert "files_repo" in seen["offline"] and "_checksum" not in seen["offline"]

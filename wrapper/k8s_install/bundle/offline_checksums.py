@@ -11,6 +11,7 @@ a plan names upstream's checksums.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tarfile
 from pathlib import Path
 
@@ -39,6 +40,14 @@ def read_meta(bundle: Path) -> tuple[bytes, bytes]:
     """
     if bundle.is_dir():
         path = bundle / mf.MANIFEST
+        sig = bundle / mf.SIGNATURE
+        for meta_path in (path, sig):
+            if meta_path.is_symlink():  # as `bundle verify`: never read through a link
+                raise K8sInstallError(
+                    f"{meta_path} -> {os.readlink(meta_path)}: a link, refused in a bundle",
+                    fix="point offline.bundle at a bundle made by `k8s-install bundle build`",
+                    code=ExitCode.INVALID_INPUT,
+                )
         if not path.is_file():
             raise K8sInstallError(
                 f"{path}: no manifest",
@@ -47,7 +56,6 @@ def read_meta(bundle: Path) -> tuple[bytes, bytes]:
             )
         if path.stat().st_size > MAX_MANIFEST:
             raise _too_big(str(path), path.stat().st_size)
-        sig = bundle / mf.SIGNATURE
         if not sig.is_file():
             return path.read_bytes(), b""
         with sig.open("rb") as handle:

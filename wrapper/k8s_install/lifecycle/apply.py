@@ -111,7 +111,9 @@ def verify_bundle(
     report = verifier.verify(bundle, key)
     if report.ok:
         return report
-    if report.signature != "ok":
+    if report.links:  # refused before the signature is read: nothing is read through a link
+        problem = f"links or special files, refused: {', '.join(report.links)}"
+    elif report.signature != "ok":
         problem = f"its manifest signature does not verify with {key}"
     else:
         problem = "; ".join(
