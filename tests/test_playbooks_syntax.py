@@ -210,3 +210,16 @@ def test_the_gate_stops_everything_after_one_failed_host(tmp_path: Path) -> None
     assert result.returncode != 0
     assert "a failed earlier" in result.stdout
     assert "RESTARTED" not in result.stdout
+
+
+@needs_engine
+@pytest.mark.engine
+def test_scale_preflights_the_new_nodes_before_changing_them(inventory: Path) -> None:
+    result = playbook("scale.yml", inventory, "--limit", "w1", "--list-tasks", timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    text = result.stdout
+    preflight = text.index("Probe swap, ports, time sync")
+    gate = text.index("Assert that no host has failed so far")
+    node_base = text.index("play #", gate)
+    assert preflight < gate < node_base
+    assert "Preflight checks on every node" in text[:node_base]
