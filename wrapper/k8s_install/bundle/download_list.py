@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 from k8s_install.addons import images as addon_image_list
 from k8s_install.ansible import ansible_cfg, inventory, runner
+from k8s_install.base import resources
 from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import charts
 from k8s_install.bundle.charts import ChartSpec
@@ -224,6 +225,16 @@ def addon_images(cluster: Cluster) -> list[str]:
     return sorted(set(addon_image_list.list_images(cluster.root)))
 
 
+def check_image(cluster: Cluster) -> str:
+    """The image the post-checks' smoke workload runs: the cluster's own choice (its
+    `kubespray:` section reaches our roles too) or the role's default."""
+    chosen = cluster.section("kubespray").get("post_checks_image")
+    if chosen:
+        return str(chosen)
+    defaults = resources.data_dir("roles") / "post_checks" / "defaults" / "main.yml"
+    return str(yamlfile.load(defaults).data["post_checks_image"])
+
+
 def from_cluster(
     cluster: Cluster,
     engine: Path,
@@ -238,7 +249,7 @@ def from_cluster(
         FileSpec(f["name"], _version_from_url(f["name"], f["url"]), f["url"], _hex(f["checksum"]))
         for f in resolved["files"]
     ]
-    images = sorted(set(resolved["images"]) | set(addon_images(cluster)))
+    images = sorted(set(resolved["images"]) | set(addon_images(cluster)) | {check_image(cluster)})
     return Plan(
         name=cluster.name,
         kubernetes_version=cluster.kubernetes_version,
