@@ -19,6 +19,8 @@ BENCHES=(
   "bench_sandbox.py|root podman|--skip-cold --rounds 3"
   "bench_ansible_settings.py|root podman|--repeat 2"
   "bench_scale_tasks.py|kubespray|"
+  "bench_artifacts.py|go|"
+  "bench_validate_hostile.py||"
 )
 
 missing() {  # prints why a requirement is not met, or nothing
