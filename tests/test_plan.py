@@ -377,3 +377,15 @@ def test_requested_converge_keeps_other_actions_and_never_doubles() -> None:
     upgrade = plan.compare(upgraded, spec(kubernetes={"version": "1.34.4"}))
     assert "upgrade" in upgrade.kinds()
     assert plan.with_converge(upgrade, upgraded).kinds() == upgrade.kinds()
+
+
+@pytest.mark.parametrize("role", ["control-plane", "etcd"])
+def test_a_new_node_listed_first_for_its_role_is_refused(role: str) -> None:
+    roles = ("control-plane", "etcd") if role == "etcd" else ("control-plane",)
+    nodes = [node("cp0", *roles), *BASE["nodes"]]
+    result = plan.compare(spec(nodes), BASE)
+    assert result.blocked and result.actions == ()
+    problem = next(p for p in result.problems if f"first {role} node" in p.message)
+    assert problem.path == "nodes"
+    assert "cp0" in problem.message
+    assert "after the existing" in problem.fix

@@ -194,6 +194,16 @@ def compare(
     for node_name in kept:
         settings += _node_changes(new_nodes[node_name], old_nodes[node_name], problems, notes)
     for role, label in (("control-plane", "control-plane"), ("etcd", "etcd")):
+        wanted = _ordered(desired, role)
+        if wanted and wanted[0] in added and _ordered(applied, role):
+            problems.append(
+                Problem(
+                    "nodes",
+                    f"the new node {wanted[0]} is the first {label} node: the engine joins "
+                    f"new {label} nodes to the first one, which must already be running",
+                    f"list {wanted[0]} after the existing {label} nodes",
+                )
+            )
         before = [n for n in _ordered(applied, role) if n in new_nodes]
         after = [n for n in _ordered(desired, role) if n in old_nodes]
         if before and after and before[0] != after[0]:
