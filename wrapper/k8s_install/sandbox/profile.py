@@ -21,6 +21,7 @@ from __future__ import annotations
 KUBERNETES_PACKAGES = (
     "apparmor",
     "apt-transport-https",
+    "bash-completion",
     "ca-certificates",
     "conntrack",
     "curl",
@@ -33,6 +34,7 @@ KUBERNETES_PACKAGES = (
     "iputils-ping",
     "kmod",
     "libseccomp2",
+    "mergerfs",
     "nftables",
     "openssl",
     "python3-apt",
@@ -40,6 +42,7 @@ KUBERNETES_PACKAGES = (
     "python3-yaml",
     "rsync",
     "socat",
+    "software-properties-common",
     "tar",
     "unzip",
     "xfsprogs",
@@ -101,7 +104,11 @@ CREATE_ARGS = ("--cgroupns", "private")
 KUBESPRAY_VARS: dict[str, object] = {
     # The machine has hybrid cgroup v1; Kubernetes 1.35 refuses it unless told otherwise.
     "kubelet_fail_cgroup_v1": False,
+    # The kubelet tolerates swap on a machine that has it and uses none; the engine's other
+    # path (fail on swap) would run `swapoff -a`, which acts on the shared kernel. LimitedSwap,
+    # the engine's default, needs cgroup v2.
     "kubelet_fail_swap_on": False,
+    "kubelet_swap_behavior": "NoSwap",
     # True would make the engine write global kernel sysctls of the shared machine.
     "kubelet_protect_kernel_defaults": False,
     # No IPVS in the kernel, and conntrack limits are global: leave them alone.
