@@ -323,3 +323,33 @@ def test_role_minimums_take_the_largest(tmp_path: Path) -> None:
     ctx = _context(roles=["worker"], facts={**_context()["facts"], "processor_vcpus": "1"})
     ctx["settings"]["minimums"]["worker"] = {"cpus": 1, "memory_mb": 1024, "disk_free_mb": 1}
     assert _by_check(ctx)["cpu"]["status"] == "ok"
+
+
+def _listening(*sockets: tuple[int, str]) -> dict[str, Any]:
+    return {
+        "source": "ss -ltnpH",
+        "sockets": [{"address": "*", "port": port, "process": prog} for port, prog in sockets],
+    }
+
+
+@pytest.mark.parametrize(
+    ("member_of", "sockets", "status"),
+    [
+        # A node of this cluster whose ports its own components hold: the cluster itself.
+        ("lab", [(6443, "kube-apiserver"), (10250, "kubelet")], "ok"),
+        # The same ports held by something else on a node of this cluster: a real conflict.
+        ("lab", [(6443, "nginx")], "error"),
+        # A node of another cluster, or of none: its kube-apiserver is not ours.
+        ("other", [(6443, "kube-apiserver")], "error"),
+        ("", [(6443, "kube-apiserver")], "error"),
+    ],
+)
+def test_busy_ports_of_our_own_cluster_are_no_conflict(
+    member_of: str, sockets: list[tuple[int, str]], status: str
+) -> None:
+    probe = _probe(listening=_listening(*sockets), member_of=member_of)
+    ctx = _context(probe, cluster="lab", roles=["control-plane"], ports=[6443, 10250])
+    row = _by_check(ctx)["ports"]
+    assert row["status"] == status, row
+    if status == "ok":
+        assert "in use by this cluster (lab)" in row["message"]

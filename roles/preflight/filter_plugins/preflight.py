@@ -225,12 +225,33 @@ def _unique(ctx: dict[str, Any]) -> list[Result]:
     return rows
 
 
+# Programs of an installed cluster that hold its ports; a port held by one of them on a node
+# of this very cluster is the cluster itself, not a conflict.
+CLUSTER_PROGRAMS = (
+    "kube-apiserver",
+    "kube-controller",
+    "kube-scheduler",
+    "kube-proxy",
+    "kubelet",
+    "etcd",
+    "containerd",
+)
+
+
 def _ports(ctx: dict[str, Any]) -> Result:
     wanted = sorted({int(p) for p in ctx.get("ports") or []})
+    ours = bool(ctx.get("cluster")) and ctx["probe"].get("member_of") == ctx.get("cluster")
     busy: dict[int, list[str]] = {}
+    own: dict[int, str] = {}
     for sock in ctx["probe"]["listening"]["sockets"]:
-        if int(sock["port"]) in wanted:
-            busy.setdefault(int(sock["port"]), []).append(str(sock["address"]))
+        port = int(sock["port"])
+        if port not in wanted:
+            continue
+        program = str(sock.get("process", ""))
+        if ours and program.startswith(CLUSTER_PROGRAMS):
+            own[port] = program
+        else:
+            busy.setdefault(port, []).append(str(sock["address"]))
     if busy:
         detail = "; ".join(f"{p} (on {', '.join(sorted(set(a)))})" for p, a in sorted(busy.items()))
         ports = " ".join(str(p) for p in sorted(busy))
@@ -241,6 +262,9 @@ def _ports(ctx: dict[str, Any]) -> Result:
             f"stop what listens there (sudo ss -ltnp 'sport = :{min(busy)}' shows it); "
             f"ports needed free: {ports}",
         )
+    if own:
+        held = ", ".join(f"{p} by {prog}" for p, prog in sorted(own.items()))
+        return _row("ports", "ok", f"in use by this cluster ({ctx['cluster']}): {held}")
     return _row("ports", "ok", "free: " + " ".join(str(p) for p in wanted))
 
 

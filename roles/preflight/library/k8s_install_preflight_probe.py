@@ -88,11 +88,28 @@ def _hex_port(text: str) -> int:
     return int(text.rsplit(":", 1)[1], 16)
 
 
+def _process(line: str) -> str:
+    """The program name in an `ss -p` line (users:(("kube-apiserver",pid=1,fd=3))), or ""."""
+    start = line.find('users:(("')
+    if start < 0:
+        return ""
+    rest = line[start + len('users:(("') :]
+    return rest.split('"', 1)[0]
+
+
+def membership() -> str:
+    """The cluster this node says it belongs to (node_base's /etc/k8s-install/node.yaml)."""
+    for line in (_read("/etc/k8s-install/node.yaml") or "").splitlines():
+        if line.startswith("cluster:"):
+            return line.split(":", 1)[1].strip().strip('"')
+    return ""
+
+
 def listening() -> dict[str, Any]:
     """Listening TCP sockets as (address, port): `ss -ltnH`, else /proc/net/tcp{,6}."""
     found = []
     if shutil.which("ss"):
-        rc, out = _run(["ss", "-ltnH"])
+        rc, out = _run(["ss", "-ltnpH"])
         if rc == 0:
             for line in out.splitlines():
                 fields = line.split()
@@ -100,8 +117,14 @@ def listening() -> dict[str, Any]:
                     local = fields[3]
                     address, _, port = local.rpartition(":")
                     if port.isdigit():
-                        found.append({"address": address.strip("[]"), "port": int(port)})
-            return {"source": "ss -ltnH", "sockets": found}
+                        found.append(
+                            {
+                                "address": address.strip("[]"),
+                                "port": int(port),
+                                "process": _process(line),
+                            }
+                        )
+            return {"source": "ss -ltnpH", "sockets": found}
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in (_read(name) or "").splitlines()[1:]:
             fields = line.split()
@@ -262,6 +285,7 @@ def main() -> None:
         "uid": os.geteuid(),
         "swap": swap(),
         "listening": listening(),
+        "member_of": membership(),
         "time_sync": time_sync(),
         "modules": kernel_modules(params["modules"]),
         "sysctls": sysctls(params["sysctls"]),
