@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,22 @@ def test_second_up_has_nothing_to_do(live_cluster: LiveCluster) -> None:
     proc = live_cluster.cli("up", "--yes", log="up-again")
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "nothing to do" in proc.stdout.lower(), proc.stdout[-2000:]
+
+
+OUR_ROLES = {"preflight", "node_base", "bridge_network", "addons", "post_checks"}
+
+
+def test_a_converge_changes_nothing_in_our_roles(live_cluster: LiveCluster) -> None:
+    proc = live_cluster.cli("up", "--converge", "--yes", log="up-converge")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    found = re.findall(r"log: (\S+)", proc.stdout)
+    assert found, proc.stdout[-2000:]
+    changed = []
+    for path in sorted((Path(found[-1]) / "job_events").glob("*.json")):
+        event = json.loads(path.read_text())
+        data = event.get("event_data", {})
+        ok = event.get("event") == "runner_on_ok" and data.get("res", {}).get("changed")
+        if ok and data.get("role") in OUR_ROLES:
+            changed.append(f"{data.get('host')}: {data.get('role')}: {data.get('task')}")
+    print(f"converge: {len(changed)} changed task(s) in our roles")
+    assert changed == []
