@@ -45,7 +45,10 @@ LIFECYCLE: dict[str, Action] = {
     "converge": Action("up.yml", ("up",), (ENGINE_VAR, *ADDON_VARS), vault=True),
     "scale": Action("scale.yml", ("up", "scale"), (ENGINE_VAR,), vault=True),
     "remove_node": Action(
-        "remove_node.yml", ("up", "remove-node"), (ENGINE_VAR, "node"), vault=True
+        "remove_node.yml",
+        ("up", "remove-node"),
+        (ENGINE_VAR, "node", "ignore_assert_errors"),
+        vault=True,
     ),
     "upgrade": Action(
         "upgrade.yml",
