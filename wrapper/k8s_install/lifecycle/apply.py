@@ -148,11 +148,11 @@ def removal_cluster(cluster: Cluster, node: dict[str, Any]) -> Cluster:
 
 
 def removal_extravars(with_node: Cluster) -> dict[str, Any]:
-    """What the engine's remove_node.yml needs besides `node` for this removal inventory.
+    """What the engine's node removal needs besides `node` for this removal inventory.
 
     The inventory still holds the member being removed, so removing one of an odd etcd set
     (or replacing one in a single edit) shows the engine an even count, which its
-    validate_inventory refuses unless asserts are off. remove_node.yml's own checks (the
+    validate_inventory refuses unless asserts are off. Our own removal checks (the
     quorum without the member, the first and last members) run before the engine's.
     """
     etcd = [n for n in with_node.nodes if "etcd" in n.roles]
