@@ -14,7 +14,8 @@ from k8s_install.base.errors import ExitCode, K8sInstallError
 # The host has hybrid cgroups (v1): crun mis-handles them there, runc works. Always say so.
 RUNTIME = "runc"
 # Containers inherit a huge nofile limit otherwise; systemd and sshd in the hosts choke on it.
-NOFILE = "nofile=20000:20000"
+NOFILE_MAX = 20000
+NOFILE = f"nofile={NOFILE_MAX}:{NOFILE_MAX}"
 
 # Forces podman's network backend for every sandbox call (cni or netavark); unset: podman's own.
 BACKEND_ENV = "K8S_INSTALL_PODMAN_NETWORK_BACKEND"

@@ -14,6 +14,8 @@ It follows kind's node image (images/base in kubernetes-sigs/kind) on a cgroup v
 
 from __future__ import annotations
 
+from k8s_install.sandbox.podman import NOFILE_MAX
+
 # Kubespray v2.31.0 roles/system_packages/vars/main.yml, the entries whose conditions hold on a
 # Debian 12 k8s_cluster node with kube_proxy_mode iptables, ntp off and ping_access_ip off;
 # plus kmod (its modinfo answers "not found" instead of "command not found"), iputils-ping,
@@ -136,4 +138,8 @@ KUBESPRAY_VARS: dict[str, object] = {
     # This machine has no CAP_SYS_RESOURCE, even for root: a negative oom_score_adj (pause
     # sandboxes get -998) is refused, so containerd clamps it to its own, as in rootless mode.
     "containerd_extra_runtime_args": {"restrict_oom_score_adj": True},
+    # Nor can a limit go above the host's hard nofile limit (NOFILE_MAX): runc fails every
+    # container whose spec asks for more (the engine asks for 65535).
+    "containerd_base_runtime_spec_rlimit_nofile": NOFILE_MAX,
+    "containerd_limit_open_file_num": NOFILE_MAX,
 }
