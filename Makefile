@@ -14,8 +14,8 @@ demo: setup
 	bash scripts/demo.sh
 
 lint: setup
-	ruff check wrapper tests bench scripts
-	ruff format --check wrapper tests bench scripts
+	ruff check wrapper tests bench scripts molecule
+	ruff format --check wrapper tests bench scripts molecule
 	mypy
 	cd scripts/artifacts && MYPYPATH=../../wrapper mypy --strict --explicit-package-bases *.py
 	yamllint -s .
