@@ -122,7 +122,18 @@ def _build_artifacts(log_dir: Path) -> dict[str, object]:
     return dict(data)
 
 
-def _cluster_yaml(path: Path, artifacts: dict[str, object]) -> None:
+def _pin_builds(path: Path, artifacts: dict[str, object]) -> None:
+    """cluster.yaml pins the versions that were built, and checks with our smoke image."""
+    data = yaml.safe_load(path.read_text())
+    overrides = data.setdefault("kubespray", {})
+    overrides.update(artifacts["versions"])  # type: ignore[arg-type]
+    images = [str(i) for i in artifacts.get("images", [])]  # type: ignore[attr-defined]
+    overrides["post_checks_image"] = next(i for i in images if "/smoke:" in i)
+    overrides["post_checks_server_command"] = SMOKE_COMMAND
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _go_offline(path: Path) -> None:
     data = yaml.safe_load(path.read_text())
     data["offline"] = {
         "enabled": True,
@@ -130,12 +141,6 @@ def _cluster_yaml(path: Path, artifacts: dict[str, object]) -> None:
         "public_key": "site.pub",
         "repo_host": "cp1",
     }
-    overrides = data.setdefault("kubespray", {})
-    overrides.update(artifacts["versions"])  # type: ignore[arg-type]  # what was built
-    images = [str(i) for i in artifacts.get("images", [])]  # type: ignore[attr-defined]
-    smoke = next(i for i in images if "/smoke:" in i)
-    overrides["post_checks_image"] = smoke
-    overrides["post_checks_server_command"] = SMOKE_COMMAND
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -165,7 +170,10 @@ def live_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveClust
     if os.geteuid() != 0 or shutil.which("podman") is None:
         pytest.skip("the cluster tests need root and podman (sandbox hosts)")
     saved = sysctls.snapshot()
-    directory = tmp_path_factory.mktemp("cluster")
+    keep = bool(os.environ.get(KEEP_ENV))
+    # A kept cluster keeps its repo too (pytest rotates its temporary directories).
+    directory = Path(f"/var/tmp/k8s-install-{NAME}") if keep else tmp_path_factory.mktemp("cluster")
+    directory.mkdir(parents=True, exist_ok=True)
     log_dir = Path(os.environ.get("K8S_INSTALL_CLUSTER_LOGS", directory / "logs"))
     timings: dict[str, float] = {}
     info = None
@@ -191,6 +199,7 @@ def live_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveClust
         _git(directory, "init", "-q", "--initial-branch=main")
         live = LiveCluster(directory, cluster_file, info, artifacts, timings, log_dir)
 
+        _pin_builds(cluster_file, artifacts)
         # The plan is resolved before offline is on, so its URLs are upstream's: the
         # --local-files tree mirrors those.
         started = time.monotonic()
@@ -209,7 +218,7 @@ def live_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveClust
         _must(live.cli(*build, log="bundle-build"), "bundle build")
         timings["bundle"] = time.monotonic() - started
 
-        _cluster_yaml(cluster_file, artifacts)
+        _go_offline(cluster_file)
         _git(directory, "add", "cluster.yaml", ".gitignore", "site.pub")
         _git(directory, "commit", "-q", "-m", "Cluster for the cluster tests")
 
@@ -222,7 +231,7 @@ def live_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveClust
         timings["up"] = time.monotonic() - started
         yield live
     finally:
-        if info is not None and not os.environ.get(KEEP_ENV):
+        if info is not None and not keep:
             hosts.down(NAME, directory)
         restored = sysctls.restore(saved)
         if restored:
