@@ -67,7 +67,12 @@ def test_defaults_render_every_secure_setting(tmp_path: Path) -> None:
     assert rendered["kube_apiserver_use_authentication_config_file"] is True
     anonymous = rendered["kube_apiserver_authentication_config_anonymous"]
     assert anonymous["enabled"] is True
-    assert sorted(c["path"] for c in anonymous["conditions"]) == ["/healthz", "/livez", "/readyz"]
+    assert sorted(c["path"] for c in anonymous["conditions"]) == [
+        "/api/v1/namespaces/kube-public/configmaps/cluster-info",
+        "/healthz",
+        "/livez",
+        "/readyz",
+    ]
     assert rendered["remove_anonymous_access"] is True
     assert rendered["kubelet_authorization_mode_webhook"] is True
     # kubelet read-only port (CIS 4.2.4)

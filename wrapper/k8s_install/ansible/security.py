@@ -23,6 +23,11 @@ VAULT_PASSWORD_ENV = "K8S_INSTALL_VAULT_PASSWORD_FILE"
 
 # Health endpoints kubeadm's liveness/readiness probes call without credentials.
 HEALTH_PATHS = ("/livez", "/readyz", "/healthz")
+# kubeadm join reads cluster-info anonymously to check the discovery file. Authenticated as
+# anonymous there, it is refused by RBAC (403: remove_anonymous_access drops the binding) and
+# kubeadm carries on with the file; unauthenticated (401) it waits and aborts the join.
+CLUSTER_INFO_PATH = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+ANONYMOUS_PATHS = (*HEALTH_PATHS, CLUSTER_INFO_PATH)
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ def _no_anonymous(_value: Any) -> dict[str, Any]:
         "kube_apiserver_use_authentication_config_file": True,
         "kube_apiserver_authentication_config_anonymous": {
             "enabled": True,
-            "conditions": [{"path": path} for path in HEALTH_PATHS],
+            "conditions": [{"path": path} for path in ANONYMOUS_PATHS],
         },
         "remove_anonymous_access": True,
         "kubelet_authentication_token_webhook": True,
@@ -121,7 +126,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "anonymous_auth",
-        "Anonymous API requests refused except on /livez, /readyz, /healthz; kubelet webhook auth",
+        "Anonymous API requests refused except on /livez, /readyz, /healthz (and cluster-info, "
+        "which RBAC still refuses them); kubelet webhook auth",
         ("1.2.1", "4.2.1", "4.2.2"),
         lambda allowed: not allowed,
         _no_anonymous,
