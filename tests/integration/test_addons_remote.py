@@ -1,8 +1,8 @@
 """`addons apply` in its default mode, against a sandbox host over SSH: the role copies the pinned
 helm, the chart archives and the values to the first control-plane node, and runs helm there.
 
-The sandbox has no Kubernetes (no API server, no /etc/kubernetes/admin.conf), so helm fails on
-the node; the test checks everything up to that boundary: what was copied, with which modes,
+The sandbox has no Kubernetes: the fixture writes an admin.conf naming a server that is not
+there, so the role finds its kubeconfig and helm fails on the node; the test checks everything up to that boundary: what was copied, with which modes,
 and that the install of the first wave was delegated to cp1 and the second wave never ran.
 Hosts have no internet and the test image has no python3-yaml (kubernetes.core.helm needs
 PyYAML on the node), so the fixture copies PyYAML's pure Python package onto cp1 first.
@@ -29,7 +29,16 @@ from .conftest import SandboxCluster
 pytestmark = pytest.mark.integration
 
 CHARTS = Path(__file__).parent.parent / "fixtures" / "charts"
-REMOTE = ("/var/lib/k8s-install", "/usr/local/bin/k8s-install-helm")
+REMOTE = ("/var/lib/k8s-install", "/usr/local/bin/k8s-install-helm", "/etc/kubernetes")
+# An admin kubeconfig for a cluster that is not there: the role finds it, helm cannot connect.
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: none, user: {token: none}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+current-context: none
+"""
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +63,8 @@ def repo(
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     shutil.copytree(CHARTS, directory / "charts", ignore=shutil.ignore_patterns("presets"))
     cp1 = sandbox_cluster.host("cp1")
+    cp1.exec("mkdir", "-p", "/etc/kubernetes")
+    cp1.exec("sh", "-c", f"cat > /etc/kubernetes/admin.conf <<'EOF'\n{KUBECONFIG}EOF")
     added = ""
     if cp1.exec("python3", "-c", "import yaml", check=False).returncode != 0:
         # Hosts have no internet, and the test image lacks python3-yaml: copy PyYAML's pure
@@ -90,7 +101,7 @@ def test_apply_copies_to_the_first_control_plane_and_runs_helm_there(
     ]
     assert outcome["hosts"]["k8s-install-addon-stack"]["failures"] == 0
     assert "k8s-install-addon-web -> cp1" in log
-    assert "/etc/kubernetes/admin.conf" in log
+    assert "kubernetes cluster unreachable" in log.lower()  # helm ran against admin.conf
     cp1 = sandbox_cluster.host("cp1")
     listing = cp1.exec("find", "/var/lib/k8s-install/addons", "-printf", "%p %m\n").stdout
     assert "/var/lib/k8s-install/addons 700" in listing

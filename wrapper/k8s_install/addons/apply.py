@@ -7,6 +7,9 @@ The role gets chart archives and values files by path, plus the removals (prunin
 from __future__ import annotations
 
 import copy
+import gzip
+import io
+import tarfile
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -52,7 +55,27 @@ def archive(chart: Path, config: render.Settings) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     output = config.helm.run("package", str(chart), "--destination", str(target)).stdout
     # "Successfully packaged chart and saved it to: /path/name-1.2.3.tgz"
-    return Path(output.strip().rsplit(": ", 1)[-1])
+    packaged = Path(output.strip().rsplit(": ", 1)[-1])
+    _reproducible(packaged)
+    return packaged
+
+
+def _reproducible(path: Path) -> None:
+    """Rewrite an archive so the same chart gives the same bytes: helm 3 stamps every entry
+    with the time of packaging, which would make each apply copy the chart again."""
+    with tarfile.open(path, "r:gz") as source:
+        members = [(m, source.extractfile(m)) for m in source.getmembers()]
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for member, handle in sorted(members, key=lambda pair: pair[0].name):
+                member.mtime = 0
+                member.uid = member.gid = 0
+                member.uname = member.gname = ""
+                member.pax_headers = {}
+                tar.addfile(member, io.BytesIO(handle.read()) if handle else None)
+    data = gzip.compress(raw.getvalue(), mtime=0)
+    if path.read_bytes() != data:
+        path.write_bytes(data)
 
 
 def prepare(
