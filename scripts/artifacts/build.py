@@ -28,6 +28,8 @@ import images as image_recipes
 import package
 import recipes
 
+from k8s_install.bundle.verify import sha256_file
+
 DEFAULT_CACHE = Path(os.environ.get("K8S_INSTALL_ARTIFACTS", "/var/cache/k8s-install/artifacts"))
 
 # The Kubespray variable that carries each file's checksum, and the versions of the files
@@ -56,14 +58,6 @@ VERSION_VARS = {
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def image_binaries(bins: dict[str, Path]) -> dict[str, Path]:
@@ -96,7 +90,7 @@ def assemble(bins: dict[str, Path], cache: Path, with_images: bool) -> Path:
             {
                 "name": name,
                 "path": rel,
-                "sha256": sha256(path),
+                "sha256": sha256_file(path)[0],
                 "size": path.stat().st_size,
                 "checksum_var": CHECKSUM_VARS.get(name, ""),
             }
