@@ -34,24 +34,17 @@ def bins(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def bases(tmp_path: Path) -> tuple[Path, Path]:
-    """Fake netbase and busybox trees, so the fast tests need neither debootstrap nor apt."""
+def bases(tmp_path: Path) -> Path:
+    """A fake netbase tree, so the fast tests need no debootstrap."""
     netbase = tmp_path / "netbase"
     (netbase / "usr/sbin").mkdir(parents=True)
     (netbase / "usr/sbin/xtables-nft-multi").write_text("#!/bin/sh\n")
     (netbase / "usr/sbin/iptables").symlink_to("xtables-nft-multi")
-    busybox = tmp_path / "busybox"
-    (busybox / "bin").mkdir(parents=True)
-    (busybox / "bin/busybox").write_text("#!/bin/sh\n")
-    (busybox / "bin/busybox").chmod(0o755)
-    (busybox / "bin/sh").symlink_to("busybox")
-    return netbase, busybox
+    return netbase
 
 
-def _build(tmp_path: Path, bins: dict[str, Path], bases: tuple[Path, Path]) -> list[str]:
-    return images.build_images(
-        tmp_path / "layout", bins, tmp_path / "cache", netbase_root=bases[0], busybox=bases[1]
-    )
+def _build(tmp_path: Path, bins: dict[str, Path], bases: Path) -> list[str]:
+    return images.build_images(tmp_path / "layout", bins, tmp_path / "cache", netbase_root=bases)
 
 
 def _image(layout: Path, name: str) -> tuple[dict[str, Any], list[dict[str, tarfile.TarInfo]]]:
@@ -67,11 +60,11 @@ def _image(layout: Path, name: str) -> tuple[dict[str, Any], list[dict[str, tarf
 
 
 def test_names_and_tags_are_the_upstream_ones(
-    tmp_path: Path, bins: dict[str, Path], bases: tuple[Path, Path]
+    tmp_path: Path, bins: dict[str, Path], bases: Path
 ) -> None:
     names = _build(tmp_path, bins, bases)
     assert sorted(names) == [
-        "docker.io/k8s-install/smoke:1.0",
+        "docker.io/k8s-install/smoke:1.1",
         "registry.k8s.io/coredns/coredns:v1.12.4",
         "registry.k8s.io/kube-apiserver:v1.35.4",
         "registry.k8s.io/kube-controller-manager:v1.35.4",
@@ -84,7 +77,7 @@ def test_names_and_tags_are_the_upstream_ones(
 
 
 def test_control_plane_images_are_one_binary_found_by_path(
-    tmp_path: Path, bins: dict[str, Path], bases: tuple[Path, Path]
+    tmp_path: Path, bins: dict[str, Path], bases: Path
 ) -> None:
     _build(tmp_path, bins, bases)
     for name in images.CONTROL_PLANE:
@@ -97,9 +90,7 @@ def test_control_plane_images_are_one_binary_found_by_path(
         assert binary.mode == 0o755 and binary.size == bins[name].stat().st_size
 
 
-def test_pause_and_coredns_entrypoints(
-    tmp_path: Path, bins: dict[str, Path], bases: tuple[Path, Path]
-) -> None:
+def test_pause_and_coredns_entrypoints(tmp_path: Path, bins: dict[str, Path], bases: Path) -> None:
     _build(tmp_path, bins, bases)
     config, (layer,) = _image(tmp_path / "layout", "registry.k8s.io/pause:3.10.1")
     assert config["config"]["Entrypoint"] == ["/pause"] and list(layer) == ["pause"]
@@ -109,7 +100,7 @@ def test_pause_and_coredns_entrypoints(
 
 
 def test_kube_proxy_is_netbase_plus_its_binary(
-    tmp_path: Path, bins: dict[str, Path], bases: tuple[Path, Path]
+    tmp_path: Path, bins: dict[str, Path], bases: Path
 ) -> None:
     _build(tmp_path, bins, bases)
     config, (base, top) = _image(tmp_path / "layout", "registry.k8s.io/kube-proxy:v1.35.4")
@@ -118,19 +109,17 @@ def test_kube_proxy_is_netbase_plus_its_binary(
     assert "Entrypoint" not in config["config"]  # kubeadm's DaemonSet gives the full path
 
 
-def test_smoke_image_serves_www_and_its_command_can_be_replaced(
-    tmp_path: Path, bins: dict[str, Path], bases: tuple[Path, Path]
+def test_smoke_image_is_our_program_serving_on_port_80(
+    tmp_path: Path, bins: dict[str, Path], bases: Path
 ) -> None:
     _build(tmp_path, bins, bases)
-    config, (base, www) = _image(tmp_path / "layout", images.SMOKE_IMAGE)
-    assert "Entrypoint" not in config["config"]
-    assert config["config"]["Cmd"] == ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]
-    assert base["bin/sh"].issym() and "www/index.html" in www
+    config, (layer,) = _image(tmp_path / "layout", images.SMOKE_IMAGE)
+    assert config["config"]["Entrypoint"] == ["/smoke"]
+    assert config["config"]["Cmd"] == ["serve", "-listen", ":80"]
+    assert list(layer) == ["smoke"] and layer["smoke"].mode == 0o755
 
 
-def test_same_binaries_same_digests(
-    tmp_path: Path, bins: dict[str, Path], bases: tuple[Path, Path]
-) -> None:
+def test_same_binaries_same_digests(tmp_path: Path, bins: dict[str, Path], bases: Path) -> None:
     first = _build(tmp_path / "one", bins, bases)
     for path in bins.values():
         os.utime(path, (time.time() + 100, time.time() + 100))
@@ -142,16 +131,13 @@ def test_same_binaries_same_digests(
     assert digests[0] == digests[1] and len(digests[0]) == len(first)
 
 
-def test_versions_come_from_one_place(
-    tmp_path: Path, bins: dict[str, Path], bases: tuple[Path, Path]
-) -> None:
+def test_versions_come_from_one_place(tmp_path: Path, bins: dict[str, Path], bases: Path) -> None:
     names = images.build_images(
         tmp_path / "layout",
         bins,
         tmp_path / "cache",
         {"kubernetes": "v1.35.5"},
-        netbase_root=bases[0],
-        busybox=bases[1],
+        netbase_root=bases,
     )
     assert "registry.k8s.io/kube-proxy:v1.35.5" in names
     assert "registry.k8s.io/pause:3.10.1" in names
@@ -199,15 +185,6 @@ def test_a_cached_tree_is_reused_and_a_failed_build_leaves_nothing(tmp_path: Pat
     with pytest.raises(RuntimeError):
         images._cached(tmp_path, "thing", "k2", broken)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".thing.lock", "thing-k1"]
-
-
-@pytest.mark.integration
-def test_busybox_root_from_debian(tmp_path: Path) -> None:
-    root = images.busybox_root(tmp_path)
-    assert (root / "bin/busybox").stat().st_size > 1_000_000
-    for applet in images.BUSYBOX_APPLETS:
-        assert os.readlink(root / "bin" / applet) == "busybox"
-    assert images.busybox_root(tmp_path) == root
 
 
 @pytest.mark.integration

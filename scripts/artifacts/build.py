@@ -66,6 +66,7 @@ def image_binaries(bins: dict[str, Path]) -> dict[str, Path]:
     result["kube-proxy"] = bins["kubernetes"] / "kube-proxy"
     result["pause"] = bins["pause"] / "pause"
     result["coredns"] = bins["coredns"] / "coredns"
+    result["smoke"] = bins["smoke"] / "smoke"
     return result
 
 

@@ -10,12 +10,12 @@ Kubespray v2.31.0 ask for, so the offline registry (`oci.push`) places it where 
                                           DaemonSet runs `/usr/local/bin/kube-proxy --config=...`)
   registry.k8s.io/coredns/coredns:v1.12.4 /coredns, Entrypoint ["/coredns"] (Kubespray passes
                                           `-conf /etc/coredns/Corefile`)
-  docker.io/k8s-install/smoke:1.0         busybox httpd for post_checks (see SMOKE_IMAGE)
+  docker.io/k8s-install/smoke:1.1         /smoke (ours, build/smoke) for post_checks (SMOKE_IMAGE)
 
 netbase is Debian bookworm from debootstrap with the iptables (nft), nftables, conntrack and
-iproute2 that kube-proxy runs. Both base trees are cached under `cache`, keyed by their inputs.
+iproute2 that kube-proxy runs; the tree is cached under `cache`, keyed by its inputs.
 
-    python3 scripts/artifacts/images.py LAYOUT CACHE kube-apiserver=PATH ... pause=PATH
+    python3 scripts/artifacts/images.py LAYOUT CACHE kube-apiserver=PATH ... smoke=PATH
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,21 +41,23 @@ VERSIONS: dict[str, str] = {
     "kubernetes": "v1.35.4",
     "pause": "3.10.1",
     "coredns": "v1.12.4",
-    "smoke": "1.0",
+    "smoke": "1.1",
 }
 REPO = "registry.k8s.io"  # Kubespray's kube_image_repo, kubeadm's imageRepository
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-BINARIES = ("pause", *CONTROL_PLANE, "kube-proxy", "coredns")
+BINARIES = ("pause", *CONTROL_PLANE, "kube-proxy", "coredns", "smoke")
 
 SMOKE_IMAGE = f"docker.io/k8s-install/smoke:{VERSIONS['smoke']}"
-"""The post_checks smoke image (post_checks_image): busybox httpd on port 80, serving /www.
+"""The post_checks smoke image (post_checks_image): one static program, /smoke.
 
-Its Cmd serves a fixed /www/index.html, so the role's HTTP 200 check works with no command.
-To see which pod answered, the Deployment overrides the command (there is no Entrypoint, so
-`command` or `args` both do):
-    command: ["sh", "-c", "hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+Its default command, `smoke serve`, answers every GET on port 80 with the pod's name, so an
+answer says which replica served it. `smoke get -n N URL` is the client: one line per request,
+the answer or `failed: <reason>`. Set post_checks_server_command to
+["/smoke", "serve", "-listen", ":<port>"] and post_checks_client_command to
+["/smoke", "get", "-n", "<requests>", "<url>"].
 """
-SMOKE_CMD = ("/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www")
+SMOKE_ENTRYPOINT = ("/smoke",)
+SMOKE_CMD = ("serve", "-listen", ":80")
 
 NETBASE_PACKAGES = ("conntrack", "iproute2", "iptables", "nftables")
 # Emptied after debootstrap (the directories stay). Copyright files in /usr/share/doc stay,
@@ -75,22 +75,6 @@ NETBASE_EMPTIED = (
 # Bump when netbase() changes what it does, so cached trees are rebuilt.
 NETBASE_RECIPE = "1"
 
-BUSYBOX_PACKAGE = "busybox-static"
-BUSYBOX_APPLETS = (
-    "sh",
-    "cp",
-    "cat",
-    "ls",
-    "sleep",
-    "hostname",
-    "httpd",
-    "wget",
-    "nslookup",
-    "mkdir",
-    "echo",
-    "env",
-)
-BUSYBOX_RECIPE = "1"
 
 Log = Callable[[str], None]
 
@@ -234,75 +218,6 @@ def check_nft_alternative(root: Path) -> None:
             )
 
 
-# ---------------------------------------------------------------- busybox
-
-
-def _apt(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LC_ALL": "C"}  # English messages, for _lacks_lists
-    return subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=env, check=False)
-
-
-def _lacks_lists(proc: subprocess.CompletedProcess[str]) -> bool:
-    text = proc.stdout + proc.stderr
-    return proc.returncode != 0 and bool(
-        re.search(r"Unable to locate package|No packages found|has no installation candidate", text)
-    )
-
-
-def _apt_or_update(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run an apt command; when apt knows no such package (no lists yet), update and retry."""
-    proc = _apt(args, cwd)
-    if _lacks_lists(proc):
-        update = _apt(["apt-get", "update"])
-        if update.returncode != 0:
-            raise ImageBuildError("apt-get update failed:\n" + update.stderr.strip()[-2000:])
-        proc = _apt(args, cwd)
-    if proc.returncode != 0:
-        raise ImageBuildError(
-            f"{' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr.strip()[-2000:]}"
-        )
-    return proc
-
-
-def busybox_package() -> tuple[str, str]:
-    """(version, sha256) of the busybox-static .deb this machine's apt would download."""
-    proc = _apt_or_update(["apt-cache", "show", "--no-all-versions", BUSYBOX_PACKAGE])
-    fields = dict(
-        line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line and line[0] != " "
-    )
-    return fields["Version"], fields["SHA256"]
-
-
-def busybox_root(cache: Path, log: Log = _quiet) -> Path:
-    """/bin/busybox from Debian's busybox-static, with symlinks for the applets we use.
-
-    Cached as cache/busybox-<key>, keyed by the .deb's SHA256 (checked after download).
-    """
-    version, sha256 = busybox_package()
-    key = hashlib.sha256(f"{BUSYBOX_RECIPE}\n{sha256}".encode()).hexdigest()[:12]
-    return _cached(cache, "busybox", key, lambda root: _build_busybox(root, version, sha256, log))
-
-
-def _build_busybox(root: Path, version: str, sha256: str, log: Log) -> None:
-    _needs("dpkg-deb", "the busybox image layer", root=False)
-    log(f"apt-get download {BUSYBOX_PACKAGE}={version}")
-    with tempfile.TemporaryDirectory(prefix="busybox-deb-") as temp:
-        work = Path(temp)
-        _apt_or_update(["apt-get", "download", f"{BUSYBOX_PACKAGE}={version}"], cwd=work)
-        (deb,) = work.glob(f"{BUSYBOX_PACKAGE}_*.deb")
-        actual = hashlib.sha256(deb.read_bytes()).hexdigest()
-        if actual != sha256:
-            raise ImageBuildError(f"{deb.name}: sha256 {actual}, apt's lists say {sha256}")
-        host_image._run(["dpkg-deb", "-x", str(deb), str(work / "x")], "dpkg-deb -x")
-        (root / "bin").mkdir()
-        shutil.copy2(work / "x/bin/busybox", root / "bin/busybox")
-        doc = root / "usr/share/doc" / BUSYBOX_PACKAGE
-        doc.mkdir(parents=True)
-        shutil.copy2(work / "x/usr/share/doc" / BUSYBOX_PACKAGE / "copyright", doc / "copyright")
-    for applet in BUSYBOX_APPLETS:
-        (root / "bin" / applet).symlink_to("busybox")
-
-
 # ---------------------------------------------------------------- images
 
 
@@ -323,13 +238,12 @@ def build_images(
     versions: Mapping[str, str] | None = None,
     *,
     netbase_root: Path | None = None,
-    busybox: Path | None = None,
     log: Log = _quiet,
 ) -> list[str]:
     """Write the images into the OCI layout; returns their names.
 
-    `bins` maps each of BINARIES to a static binary. netbase_root and busybox default to
-    netbase(cache) and busybox_root(cache) (give trees of your own to skip building them).
+    `bins` maps each of BINARIES to a static binary. netbase_root defaults to netbase(cache)
+    (give a tree of your own to skip building it).
     """
     missing = [name for name in BINARIES if name not in bins]
     if missing:
@@ -360,10 +274,11 @@ def build_images(
     )
     proxy = binary("usr/local/bin/kube-proxy", "kube-proxy")
     oci.write_layered_image(layout, names["kube-proxy"], [base, proxy], oci.ImageConfig())
-    smoke_base = oci.write_layer(layout, layers.tree_entries(busybox or busybox_root(cache, log)))
-    www = oci.write_layer(layout, [layers.file("www/index.html", b"k8s-install smoke\n")])
     oci.write_layered_image(
-        layout, names["smoke"], [smoke_base, www], oci.ImageConfig(cmd=SMOKE_CMD)
+        layout,
+        names["smoke"],
+        [binary("smoke", "smoke")],
+        oci.ImageConfig(entrypoint=SMOKE_ENTRYPOINT, cmd=SMOKE_CMD),
     )
     log(f"{len(names)} images in {time.monotonic() - started:.1f}s")
     return list(names.values())

@@ -19,6 +19,7 @@ NERDCTL = "2.0.4"  # 2.1.x and 2.2.x import the test-only tigron module, which i
 COREDNS = "1.12.4"
 HELM = "3.18.4"
 PAUSE = "3.10.1"
+SMOKE = "1.1"  # build/smoke, the post_checks workload
 # The release time of k8s.io/kubernetes v1.35.4 on the module proxy: a fixed build date.
 BUILD_DATE = "2026-04-15T18:01:22Z"
 
@@ -178,6 +179,12 @@ RECIPES: tuple[Recipe, ...] = (
         "pause",
         PAUSE,
         (Binary("pause", "k8s-install.invalid/build/pause"),),
+        ldflags="-s -w",
+    ),
+    Recipe(
+        "smoke",
+        SMOKE,
+        (Binary("smoke", "k8s-install.invalid/build/smoke"),),
         ldflags="-s -w",
     ),
 )

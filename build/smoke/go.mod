@@ -1,0 +1,3 @@
+module k8s-install.invalid/build/smoke
+
+go 1.25.0
