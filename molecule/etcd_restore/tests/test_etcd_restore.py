@@ -1,11 +1,14 @@
 """etcd_restore: the key deleted after the snapshot is back, etcd serves it healthy, and the
-data directory it replaced is kept."""
+data directory it replaced is kept. Every API server, on the etcd member and on the
+control-plane node that is none, was down while etcd was replaced and runs again."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import helpers
+import pytest
+import testinfra
 
 
 def _env(host: Any) -> str:
@@ -17,7 +20,13 @@ def _env(host: Any) -> str:
     )
 
 
+def _etcd_member(host: Any) -> None:
+    if "etcd" not in helpers.variables(host)["group_names"]:
+        pytest.skip("not an etcd member")
+
+
 def test_deleted_key_is_back(host: Any) -> None:
+    _etcd_member(host)
     got = host.run(
         f"env ETCDCTL_API=3 {_env(host)} etcdctl get /molecule/canary --print-value-only"
     )
@@ -26,6 +35,7 @@ def test_deleted_key_is_back(host: Any) -> None:
 
 
 def test_etcd_healthy_and_old_data_kept(host: Any) -> None:
+    _etcd_member(host)
     assert host.service("etcd").is_running
     health = host.run(f"env ETCDCTL_API=3 {_env(host)} etcdctl endpoint health")
     assert health.rc == 0, health.stderr
@@ -33,3 +43,18 @@ def test_etcd_healthy_and_old_data_kept(host: Any) -> None:
     assert len(kept) == 1
     assert host.file(f"{kept[0]}/member").is_directory
     assert host.file("/var/lib/etcd").user == "etcd"
+
+
+def test_api_server_was_down_while_etcd_was_replaced(host: Any) -> None:
+    """Its log says stopped, then started; the etcd data was moved aside in between."""
+    events = host.file("/var/log/molecule-kubelet.log").content_string.split("\n")
+    events = [line.split() for line in events if line]
+    assert [e[1] for e in events] == ["started", "stopped", "started"], events
+    member = testinfra.get_host(
+        f"ansible://cp1?ansible_inventory={host.backend.ansible_inventory}", sudo=True
+    )
+    kept = member.run("ls -d /var/lib/etcd.before-restore-*").stdout.split()
+    moved = kept[0].rsplit("-", 1)[1]
+    assert events[1][0] <= moved <= events[2][0], (events, moved)
+    assert host.file("/etc/kubernetes/manifests/kube-apiserver.yaml").exists
+    assert host.socket("tcp://127.0.0.1:6443").is_listening
