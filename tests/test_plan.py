@@ -111,11 +111,40 @@ def test_replacing_a_worker_adds_before_it_removes() -> None:
     assert plan.compare(desired, BASE).kinds() == ["scale", "remove_node"]
 
 
-def test_removing_an_etcd_member_is_planned() -> None:
+def test_removing_an_etcd_member_is_planned_with_the_engines_rerun_after() -> None:
+    """Kubespray's docs/operations/nodes.md: remove-node.yml, then cluster.yml on the rest."""
     nodes = [n for n in BASE["nodes"] if n["name"] not in ("cp2", "cp3")]
     result = plan.compare(spec(nodes), BASE)
-    assert result.kinds() == ["remove_node", "remove_node"]
-    assert [a.nodes for a in result.actions] == [("cp2",), ("cp3",)]
+    assert result.kinds() == ["remove_node", "remove_node", "etcd_leave"]
+    assert [a.nodes for a in result.actions[:2]] == [("cp2",), ("cp3",)]
+    leave = result.actions[2]
+    assert leave.playbook == "etcd_members.yml" and leave.limit == ()
+    assert leave.nodes == ("cp1", "w1", "w2") and leave.data == {"members": ["cp1"]}
+
+
+def test_removing_a_worker_needs_no_etcd_rerun() -> None:
+    assert plan.compare(spec(BASE["nodes"][:4]), BASE).kinds() == ["remove_node"]
+
+
+def test_new_etcd_members_join_limited_to_etcd_and_control_plane() -> None:
+    """Kubespray: cluster.yml --limit=etcd,kube_control_plane -e ignore_assert_errors=yes."""
+    nodes = [*BASE["nodes"][:3], node("e4", "etcd"), node("e5", "etcd"), *BASE["nodes"][3:]]
+    result = plan.compare(spec(nodes), BASE)
+    assert result.kinds() == ["etcd_join"]
+    join = result.actions[0]
+    assert join.playbook == "etcd_members.yml"
+    assert join.limit == ("etcd", "kube_control_plane")
+    assert join.nodes == ("cp1", "cp2", "cp3", "e4", "e5")
+    assert join.data == {"members": ["cp1", "cp2", "cp3", "e4", "e5"]}
+    assert "Workers are not touched" in join.summary
+
+
+def test_replacing_an_etcd_member_joins_first_then_removes_then_reruns() -> None:
+    """Quorum holds throughout: the new member is in before the old one leaves."""
+    nodes = [BASE["nodes"][0], BASE["nodes"][1], node("cp9", "control-plane", "etcd")]
+    result = plan.compare(spec([*nodes, *BASE["nodes"][3:]]), BASE)
+    assert result.kinds() == ["etcd_join", "remove_node", "etcd_leave"]
+    assert result.actions[1].nodes == ("cp3",)
 
 
 def test_removing_the_first_control_plane_is_refused() -> None:

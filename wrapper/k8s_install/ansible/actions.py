@@ -27,6 +27,11 @@ ADDON_VARS = (
     "k8s_install_addons_kubeconfig",
 )
 
+# The engine's own steps for a changed etcd membership (docs/operations/nodes.md): its asserts
+# off, as the member count is even for a while, and its control-plane role rewriting the API
+# servers' --etcd-servers (kubeadm upgrade at the same version).
+ETCD_MEMBERS_VARS = ("ignore_assert_errors", "upgrade_cluster_setup")
+
 
 @dataclass(frozen=True)
 class Action:
@@ -42,6 +47,7 @@ class Action:
 LIFECYCLE: dict[str, Action] = {
     "install": Action("up.yml", ("up",), (ENGINE_VAR, *ADDON_VARS), vault=True),
     "facts": Action("facts.yml", ("up", "scale", "remove-node"), (ENGINE_VAR,), vault=True),
+    "etcd_join": Action("etcd_members.yml", ("up",), (ENGINE_VAR, *ETCD_MEMBERS_VARS), vault=True),
     "converge": Action("up.yml", ("up",), (ENGINE_VAR, *ADDON_VARS), vault=True),
     "scale": Action("scale.yml", ("up", "scale"), (ENGINE_VAR,), vault=True),
     "remove_node": Action(
@@ -49,6 +55,9 @@ LIFECYCLE: dict[str, Action] = {
         ("up", "remove-node"),
         (ENGINE_VAR, "node", "ignore_assert_errors"),
         vault=True,
+    ),
+    "etcd_leave": Action(
+        "etcd_members.yml", ("up", "remove-node"), (ENGINE_VAR, *ETCD_MEMBERS_VARS), vault=True
     ),
     "upgrade": Action(
         "upgrade.yml",
@@ -70,7 +79,7 @@ COMMANDS: dict[str, Action] = {
     "addons_apply": Action("addons.yml", ("addons apply", "addons remove"), ADDON_VARS, vault=True),
     "publish_record": Action(
         "cluster_state.yml",
-        ("up", "scale", "upgrade"),
+        ("up", "scale", "remove-node", "upgrade"),
         ("k8s_install_state_configmap",),
         vault=True,
     ),

@@ -371,8 +371,12 @@ def remove_node(
             f"{node} is not a node of the last applied cluster",
             fix="check the name against state/applied.yaml and `k8s-install plan`",
         )
+    if "etcd" in actions[0].data["node"].get("roles", []):
+        # The remaining nodes learn the new member list in the same command.
+        actions += [a for a in the_plan.actions if a.kind == "etcd_leave"]
     facts = [a for a in the_plan.actions if a.kind == "facts"]
-    out.info(actions[0].summary)
+    for action in actions:
+        out.info(action.summary)
     _verify_bundle(cluster, facts + actions, out)
     _confirm(yes, f"Remove {node} from {cluster.name}?")
     _run(

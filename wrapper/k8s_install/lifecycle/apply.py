@@ -159,6 +159,10 @@ def removal_extravars(with_node: Cluster) -> dict[str, Any]:
     return {"ignore_assert_errors": True} if etcd and len(etcd) % 2 == 0 else {}
 
 
+# What the engine's etcd_join and etcd_leave runs need (ansible/actions.ETCD_MEMBERS_VARS).
+ETCD_MEMBERS_EXTRAVARS = {"ignore_assert_errors": True, "upgrade_cluster_setup": True}
+
+
 def request_for(
     cluster: Cluster,
     action: planning.Action,
@@ -173,6 +177,8 @@ def request_for(
         actions.ENGINE_VAR: str(found.path),
         **actions.allowed(action.kind, extravars or {}),
     }
+    if action.kind in ("etcd_join", "etcd_leave"):
+        variables.update(ETCD_MEMBERS_EXTRAVARS)
     if action.kind == "remove_node":
         variables["node"] = action.nodes[0]
         variables.update(removal_extravars(removal_cluster(cluster, action.data["node"])))

@@ -226,13 +226,20 @@ def compare(
     _removal_problems(applied, removed, problems)
 
     addons = _addons_change(desired, applied)
-    joins_control_plane = [n for n in added if _roles(new_nodes[n]) & {"control-plane", "etcd"}]
+    joins_etcd = [n for n in added if "etcd" in _roles(new_nodes[n])]
+    joins_control_plane = [
+        n for n in added if "control-plane" in _roles(new_nodes[n]) and n not in joins_etcd
+    ]
+    leaves_etcd = [n for n in removed if "etcd" in _roles(old_nodes[n])]
+    workers_added = [n for n in added if n not in joins_etcd]
     converge_reasons = list(settings)
     if joins_control_plane:
         converge_reasons.append(
-            f"new control-plane/etcd node(s) {_names(joins_control_plane)} join through the "
+            f"new control-plane node(s) {_names(joins_control_plane)} join through the "
             "engine's cluster.yml"
         )
+    if joins_etcd and not version:
+        actions.append(_etcd_join(joins_etcd, desired))
     if version:
         actions.append(version)
         if converge_reasons:
@@ -251,14 +258,14 @@ def compare(
                 details=tuple(converge_reasons),
             )
         )
-    elif added and not version:
+    elif workers_added and not version:
         actions.append(
             Action(
                 "scale",
-                f"Add {len(added)} node(s) {_names(added)}: the engine's scale playbook "
-                "limited to them; the other nodes are not touched.",
-                nodes=tuple(added),
-                limit=tuple(added),
+                f"Add {len(workers_added)} node(s) {_names(workers_added)}: the engine's scale "
+                "playbook limited to them; the other nodes are not touched.",
+                nodes=tuple(workers_added),
+                limit=tuple(workers_added),
             )
         )
     for node_name in removed:
@@ -272,12 +279,14 @@ def compare(
                 data={"node": old_nodes[node_name]},
             )
         )
+    if leaves_etcd:
+        actions.append(_etcd_leave(leaves_etcd, desired))
     converging = any(a.kind == "converge" for a in actions)
     if addons and not converging:
         actions.append(addons)
     elif addons and addons.data.get("prune"):
         notes.append("the converge also prunes addon releases: " + ", ".join(addons.data["prune"]))
-    limited = [a for a in actions if a.kind in ("scale", "remove_node")]
+    limited = [a for a in actions if a.kind in ("scale", "remove_node", "etcd_join")]
     if limited and cached_facts is not None:
         missing = sorted(n for n in kept if n not in cached_facts)
         if missing:
@@ -295,6 +304,39 @@ def compare(
     if problems:
         actions = []
     return Plan(name, False, tuple(actions), tuple(problems), tuple(notes))
+
+
+# Hosts an etcd join runs on (the engine's documented --limit): the members and the API servers.
+ETCD_JOIN_LIMIT = ("etcd", "kube_control_plane")
+
+
+def _etcd_join(joining: list[str], desired: dict[str, Any]) -> Action:
+    members = _ordered(desired, "etcd")
+    hosts = sorted(set(members) | set(_ordered(desired, "control-plane")))
+    return Action(
+        "etcd_join",
+        f"Join etcd member(s) {_names(joining)}: the engine's cluster.yml limited to the etcd "
+        f"and control-plane nodes ({_names(hosts)}), which adds each member one at a time, "
+        "then rewrites every member's configuration and the API servers' --etcd-servers "
+        f"for the {len(members)} members. Workers are not touched.",
+        nodes=tuple(hosts),
+        limit=ETCD_JOIN_LIMIT,
+        details=tuple(f"etcd member joins: {n}" for n in joining),
+        data={"members": members},
+    )
+
+
+def _etcd_leave(leaving: list[str], desired: dict[str, Any]) -> Action:
+    members = _ordered(desired, "etcd")
+    return Action(
+        "etcd_leave",
+        f"After {_names(leaving)} left etcd: the engine's cluster.yml on the "
+        f"{len(_nodes(desired))} remaining nodes, which rewrites every configuration that lists "
+        f"the etcd members, and the API servers' --etcd-servers, for the {len(members)} left.",
+        nodes=tuple(sorted(_nodes(desired))),
+        details=tuple(f"etcd member leaves: {n}" for n in leaving),
+        data={"members": members},
+    )
 
 
 def with_converge(plan: Plan, desired: dict[str, Any]) -> Plan:
