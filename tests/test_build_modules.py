@@ -2,8 +2,9 @@
 
 For each wrapper that requires upstream module U at tag T, every module U@T's own go.mod
 requires must be selected at that very version: minimal version selection must not have raised
-anything (which would build something upstream never tested). The Kubernetes wrapper must also
-replace all 29 staging modules at the matching v0.x tag, and nothing else.
+anything (which would build something upstream never tested). Each Kubernetes wrapper must also
+replace all 29 staging modules at the matching v0.x tag, and nothing else. And every recipe of
+every release set builds from a wrapper that selects upstream at the recipe's version.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from artifacts import recipes
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
@@ -108,12 +110,31 @@ def test_wrapper_selects_upstream_pins(name: str) -> None:
     assert not raised, "\n".join(raised)
 
 
-def test_kubernetes_replaces_every_staging_module() -> None:
-    wrapper = BUILD / "kubernetes"
+@pytest.mark.parametrize(
+    ("name", "version", "staging_version"),
+    [("kubernetes", "v1.35.4", "v0.35.4"), ("kubernetes-1.34", "v1.34.4", "v0.34.4")],
+)
+def test_kubernetes_replaces_every_staging_module(
+    name: str, version: str, staging_version: str
+) -> None:
+    wrapper = BUILD / name
     text = (wrapper / "go.mod").read_text()
-    upstream = _requires(_upstream_gomod("k8s.io/kubernetes", "v1.35.4", wrapper))
+    upstream = _requires(_upstream_gomod("k8s.io/kubernetes", version, wrapper))
     staging = {m for m, v in upstream.items() if v == "v0.0.0"}
     replaced = dict(re.findall(r"^\s*(k8s\.io/\S+) => \S+ (v\S+)$", text, re.M))
     assert len(staging) == 29
     assert set(replaced) == staging
-    assert set(replaced.values()) == {"v0.35.4"}
+    assert set(replaced.values()) == {staging_version}
+
+
+_ALL = {r.name: r for s in recipes.SETS.values() for r in s.components.values()}
+SET_RECIPES = [r for name, r in sorted(_ALL.items()) if name not in OWN]
+
+
+@pytest.mark.parametrize("recipe", SET_RECIPES, ids=lambda r: r.name)
+def test_wrapper_builds_the_recipe_version(recipe: recipes.Recipe) -> None:
+    wrapper = ROOT / recipe.module_dir
+    selected = _selected(wrapper)
+    direct = _upstream_modules((wrapper / "go.mod").read_text(), selected)
+    assert direct
+    assert set(direct.values()) == {f"v{recipe.version}"}

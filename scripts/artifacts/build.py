@@ -1,7 +1,10 @@
 """Build every component a Kubespray v2.31.0 cluster downloads, from Go modules, cached.
 
-    .venv/bin/python scripts/artifacts/build.py [--cache DIR] [--only NAME ...] [--no-images]
+    .venv/bin/python scripts/artifacts/build.py [--set 1.35|1.34] [--cache DIR] [--only NAME ...]
+        [--no-images]
 
+--set picks the release set (recipes.SETS, default 1.35): Kubernetes and the companions
+Kubespray v2.31.0 picks for it. --only names components of that set (kubernetes, etcd, ...).
 Each wrapper module under build/ is built with upstream's release flags (recipes.py) into
 CACHE/bin/<name>-<version>-<key>/, keyed by every input, so a second run is a cache hit. The
 binaries are then shaped as Kubespray downloads them (package.py) under CACHE/out/<key>/files/,
@@ -46,18 +49,34 @@ CHECKSUM_VARS = {
     "nerdctl": "nerdctl_archive_checksum",
     "helm": "helm_archive_checksum",
 }
+# Kubespray version variable -> the component whose version it takes.
 VERSION_VARS = {
-    "etcd_version": recipes.ETCD,
-    "containerd_version": recipes.CONTAINERD,
-    "runc_version": recipes.RUNC,
-    "cni_version": recipes.CNI,
-    "crictl_version": recipes.CRICTL,
-    "nerdctl_version": recipes.NERDCTL,
+    "etcd_version": "etcd",
+    "containerd_version": "containerd",
+    "runc_version": "runc",
+    "cni_version": "cni-plugins",
+    "crictl_version": "cri-tools",
+    "nerdctl_version": "nerdctl",
 }
 
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def versions(release: recipes.ReleaseSet) -> dict[str, str]:
+    """The Kubespray version variables a cluster installing the set pins."""
+    return {var: release.version(component) for var, component in VERSION_VARS.items()}
+
+
+def image_versions(release: recipes.ReleaseSet) -> dict[str, str]:
+    """The image tags of the set, as images.VERSIONS spells them."""
+    return {
+        "kubernetes": f"v{release.version('kubernetes')}",
+        "pause": release.version("pause"),
+        "coredns": f"v{release.version('coredns')}",
+        "smoke": release.version("smoke"),
+    }
 
 
 def image_binaries(bins: dict[str, Path]) -> dict[str, Path]:
@@ -70,7 +89,9 @@ def image_binaries(bins: dict[str, Path]) -> dict[str, Path]:
     return result
 
 
-def assemble(bins: dict[str, Path], cache: Path, with_images: bool) -> Path:
+def assemble(
+    bins: dict[str, Path], cache: Path, with_images: bool, release: recipes.ReleaseSet
+) -> Path:
     """CACHE/out/<key>/ with files/, images/ and artifacts.json; reused when complete."""
     combined = hashlib.sha256(
         json.dumps({k: v.name for k, v in sorted(bins.items())} | {"images": with_images}).encode()
@@ -83,7 +104,7 @@ def assemble(bins: dict[str, Path], cache: Path, with_images: bool) -> Path:
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    placed = package.files(bins, tmp)
+    placed = package.files(bins, tmp, release)
     entries = []
     for name, rel in sorted(placed.items()):
         path = tmp / "files" / rel
@@ -98,11 +119,13 @@ def assemble(bins: dict[str, Path], cache: Path, with_images: bool) -> Path:
         )
     images: list[str] = []
     if with_images:
-        images = image_recipes.build_images(tmp / "images", image_binaries(bins), cache, log=log)
+        images = image_recipes.build_images(
+            tmp / "images", image_binaries(bins), cache, image_versions(release), log=log
+        )
     builds = {k: json.loads((v / "build.json").read_text()) for k, v in sorted(bins.items())}
     data = {
-        "kubernetes_version": recipes.KUBERNETES,
-        "versions": VERSION_VARS,
+        "kubernetes_version": release.version("kubernetes"),
+        "versions": versions(release),
         "files": entries,
         "images": images,
         "builds": builds,
@@ -115,21 +138,29 @@ def assemble(bins: dict[str, Path], cache: Path, with_images: bool) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--set", choices=sorted(recipes.SETS), default=recipes.DEFAULT_SET, help="release set"
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--only", nargs="*", default=None, help="build only these recipes")
+    parser.add_argument("--only", nargs="*", default=None, help="build only these components")
     parser.add_argument("--no-images", action="store_true", help="files only, no OCI layout")
     args = parser.parse_args()
     cache: Path = args.cache
     cache.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    chosen = [r for r in recipes.RECIPES if args.only is None or r.name in args.only]
-    bins = {r.name: gobuild.build(r, cache, log) for r in chosen}
+    release = recipes.SETS[args.set]
+    chosen = {
+        name: recipe
+        for name, recipe in release.components.items()
+        if args.only is None or name in args.only
+    }
+    bins = {name: gobuild.build(recipe, cache, log) for name, recipe in chosen.items()}
     log(f"binaries ready in {time.monotonic() - started:.0f}s")
     if args.only is not None:
         for name, path in bins.items():
             print(f"{name}: {path}")
         return 0
-    manifest = assemble(bins, cache, with_images=not args.no_images)
+    manifest = assemble(bins, cache, not args.no_images, release)
     log(f"done in {time.monotonic() - started:.0f}s")
     print(manifest)
     return 0

@@ -35,8 +35,9 @@ from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import layers, oci
 from k8s_install.sandbox import image as host_image
 
-# The one place versions live: kubeadm 1.35.4 and Kubespray v2.31.0 ask for exactly these tags
+# The default tags: kubeadm 1.35.4 and Kubespray v2.31.0 ask for exactly these
 # (kubespray_defaults: pod_infra_supported_versions['1.35'], coredns_supported_versions['1.35']).
+# build.py passes the tags of the release set it builds (build.image_versions).
 VERSIONS: dict[str, str] = {
     "kubernetes": "v1.35.4",
     "pause": "3.10.1",

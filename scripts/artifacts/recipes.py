@@ -3,10 +3,15 @@
 Each recipe names its Go packages, the output binary names, cgo and tags, and the version
 stamps upstream's own build sets (Kubernetes' hack/lib/version.sh, containerd's and runc's
 Makefiles, ...). The files it produces are shaped as Kubespray v2.31.0 downloads them.
+
+A release set (SETS) is one Kubernetes release with the companions Kubespray v2.31.0 picks for
+it: component name -> recipe. 1.35 is the default; 1.34 is the version an upgrade test starts
+from, and shares every recipe but kubernetes, etcd and coredns with 1.35.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 KUBERNETES = "1.35.4"
@@ -23,6 +28,15 @@ SMOKE = "1.1"  # build/smoke, the post_checks workload
 # The release time of k8s.io/kubernetes v1.35.4 on the module proxy: a fixed build date.
 BUILD_DATE = "2026-04-15T18:01:22Z"
 
+# The 1.34 set: kubespray_defaults etcd_supported_versions['1.34'] (newest 3.5.x in
+# etcd_binary_checksums) and coredns_supported_versions['1.34'].
+KUBERNETES_1_34 = "1.34.4"
+BUILD_DATE_1_34 = "2026-02-10T12:53:36Z"  # release time of k8s.io/kubernetes v1.34.4
+# 3.5.29 is the newest in the table, but the module proxy refuses 3.5.22 to 3.5.29 for at least
+# one of server, etcdctl and etcdutl.
+ETCD_3_5 = "3.5.21"
+COREDNS_1_12 = "1.12.1"
+
 
 @dataclass(frozen=True)
 class Binary:
@@ -34,7 +48,7 @@ class Binary:
 
 @dataclass(frozen=True)
 class Recipe:
-    """One wrapper module and how upstream builds its binaries."""
+    """One wrapper module (build/<name>) and how upstream builds its binaries."""
 
     name: str
     version: str
@@ -50,7 +64,7 @@ class Recipe:
         return f"build/{self.name}"
 
 
-def _kube_ldflags(version: str) -> str:
+def _kube_ldflags(version: str, build_date: str) -> str:
     major, minor, _patch = version.split(".")
     stamps = []
     for pkg in ("k8s.io/client-go/pkg/version", "k8s.io/component-base/version"):
@@ -59,7 +73,7 @@ def _kube_ldflags(version: str) -> str:
             ("gitMajor", major),
             ("gitMinor", minor),
             ("gitTreeState", "clean"),
-            ("buildDate", BUILD_DATE),
+            ("buildDate", build_date),
         ):
             stamps.append(f"-X {pkg}.{key}={value}")
     return "all=" + " ".join(stamps) + " -s -w"
@@ -101,23 +115,39 @@ _CONTAINERD_STAMP = (
     f"-X {_CONTAINERD}/version.Version=v{CONTAINERD} -X {_CONTAINERD}/version.Package={_CONTAINERD}"
 )
 
-RECIPES: tuple[Recipe, ...] = (
-    Recipe(
-        "kubernetes",
-        KUBERNETES,
+
+def _kubernetes(name: str, version: str, build_date: str) -> Recipe:
+    return Recipe(
+        name,
+        version,
         tuple(Binary(c, f"k8s.io/kubernetes/cmd/{c}") for c in KUBE_COMMANDS),
-        ldflags=_kube_ldflags(KUBERNETES),
+        ldflags=_kube_ldflags(version, build_date),
         tags="selinux,notest,grpcnotrace",
-    ),
-    Recipe(
-        "etcd",
-        ETCD,
+    )
+
+
+def _etcd(name: str, version: str) -> Recipe:
+    return Recipe(
+        name,
+        version,
         (
             Binary("etcd", "go.etcd.io/etcd/server/v3"),
             Binary("etcdctl", "go.etcd.io/etcd/etcdctl/v3"),
             Binary("etcdutl", "go.etcd.io/etcd/etcdutl/v3"),
         ),
-    ),
+    )
+
+
+def _coredns(name: str, version: str) -> Recipe:
+    return Recipe(
+        name, version, (Binary("coredns", "github.com/coredns/coredns"),), ldflags="-s -w"
+    )
+
+
+# The 1.35 set; each recipe's name is also its component name.
+RECIPES: tuple[Recipe, ...] = (
+    _kubernetes("kubernetes", KUBERNETES, BUILD_DATE),
+    _etcd("etcd", ETCD),
     Recipe(
         "containerd",
         CONTAINERD,
@@ -160,12 +190,7 @@ RECIPES: tuple[Recipe, ...] = (
         (Binary("nerdctl", "github.com/containerd/nerdctl/v2/cmd/nerdctl"),),
         ldflags=f"-X github.com/containerd/nerdctl/v2/pkg/version.Version=v{NERDCTL} -s -w",
     ),
-    Recipe(
-        "coredns",
-        COREDNS,
-        (Binary("coredns", "github.com/coredns/coredns"),),
-        ldflags="-s -w",
-    ),
+    _coredns("coredns", COREDNS),
     Recipe(
         "helm",
         HELM,
@@ -195,3 +220,30 @@ def by_name(name: str) -> Recipe:
         if recipe.name == name:
             return recipe
     raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class ReleaseSet:
+    """One Kubernetes release and its companions: component name -> the recipe that builds it."""
+
+    name: str
+    components: Mapping[str, Recipe]
+
+    def version(self, component: str) -> str:
+        return self.components[component].version
+
+
+DEFAULT_SET = "1.35"
+_SET_1_35 = ReleaseSet("1.35", {r.name: r for r in RECIPES})
+SETS: dict[str, ReleaseSet] = {
+    "1.35": _SET_1_35,
+    "1.34": ReleaseSet(
+        "1.34",
+        {
+            **_SET_1_35.components,
+            "kubernetes": _kubernetes("kubernetes-1.34", KUBERNETES_1_34, BUILD_DATE_1_34),
+            "etcd": _etcd("etcd-3.5", ETCD_3_5),
+            "coredns": _coredns("coredns-1.12", COREDNS_1_12),
+        },
+    ),
+}
