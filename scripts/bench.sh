@@ -21,6 +21,7 @@ BENCHES=(
   "bench_scale_tasks.py|kubespray|"
   "bench_artifacts.py|go|"
   "bench_validate_hostile.py||"
+  "bench_cluster.py|root podman kubespray go|"
 )
 
 missing() {  # prints why a requirement is not met, or nothing
