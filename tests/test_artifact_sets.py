@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KUBESPRAY = Path(os.environ.get("K8S_INSTALL_KUBESPRAY_DIR", "/tmp/ci-kubespray-v2.31.0"))
 recipes, package, gobuild, images = build.recipes, build.package, build.gobuild, build.image_recipes
 SET_1_35, SET_1_34 = recipes.SETS["1.35"], recipes.SETS["1.34"]
-OWN_1_34 = {"kubernetes": "kubernetes-1.34", "etcd": "etcd-3.5", "coredns": "coredns-1.12"}
+OWN_1_34 = {"kubernetes": "kubernetes-1.34", "coredns": "coredns-1.12"}
 
 
 def test_default_set_is_the_1_35_recipes() -> None:
@@ -32,7 +32,7 @@ def test_1_34_set_versions_and_wrappers() -> None:
     assert list(SET_1_34.components) == list(SET_1_35.components)
     got = {c: (r.name, r.version, r.module_dir) for c, r in SET_1_34.components.items()}
     assert got["kubernetes"] == ("kubernetes-1.34", "1.34.4", "build/kubernetes-1.34")
-    assert got["etcd"] == ("etcd-3.5", "3.5.21", "build/etcd-3.5")
+    assert got["etcd"] == ("etcd", "3.6.10", "build/etcd")
     assert got["coredns"] == ("coredns-1.12", "1.12.1", "build/coredns-1.12")
     for component in OWN_1_34:
         assert (ROOT / got[component][2] / "go.mod").is_file()
@@ -64,7 +64,7 @@ def test_download_paths_carry_the_set_versions() -> None:
     assert paths["kubeadm"] == "dl.k8s.io/release/v1.34.4/bin/linux/amd64/kubeadm"
     assert paths["kubelet"] == "dl.k8s.io/release/v1.34.4/bin/linux/amd64/kubelet"
     assert paths["etcd"] == (
-        "github.com/etcd-io/etcd/releases/download/v3.5.21/etcd-v3.5.21-linux-amd64.tar.gz"
+        "github.com/etcd-io/etcd/releases/download/v3.6.10/etcd-v3.6.10-linux-amd64.tar.gz"
     )
     old = package.paths(SET_1_35)
     assert old["kubectl"] == "dl.k8s.io/release/v1.35.4/bin/linux/amd64/kubectl"
@@ -98,7 +98,7 @@ def test_artifacts_versions_are_the_set_ones() -> None:
         "crictl_version": recipes.CRICTL,
         "nerdctl_version": recipes.NERDCTL,
     }
-    assert build.versions(SET_1_34) == {**build.versions(SET_1_35), "etcd_version": "3.5.21"}
+    assert build.versions(SET_1_34) == build.versions(SET_1_35)
 
 
 def test_image_tags_are_the_set_ones() -> None:
@@ -119,10 +119,11 @@ def test_1_34_set_is_what_kubespray_picks_for_kube_1_34() -> None:
     checksums = yaml.safe_load((defaults / "vars/main/checksums.yml").read_text())
     assert str(download["coredns_supported_versions"]["1.34"]) == SET_1_34.version("coredns")
     assert main["pod_infra_supported_versions"]["1.34"] == SET_1_34.version("pause")
-    # etcd_supported_versions['1.34'] takes a 3.5.x from the table (the newest is not served).
+    # etcd_supported_versions['1.34'] takes a 3.5.x, which kubeadm 1.34.4 refuses below 3.5.24
+    # and the proxy does not serve from 3.5.22: the set keeps 1.35's etcd, in the same table.
     assert "select('version', '3.6', '<')" in main["etcd_supported_versions"]["1.34"]
     etcd = SET_1_34.version("etcd")
-    assert etcd.startswith("3.5.")
+    assert etcd == SET_1_35.version("etcd")
     assert etcd in {str(v) for v in checksums["etcd_binary_checksums"]["amd64"]}
     for table in ("kubelet_checksums", "kubeadm_checksums", "kubectl_checksums"):
         assert SET_1_34.version("kubernetes") in {str(v) for v in checksums[table]["amd64"]}

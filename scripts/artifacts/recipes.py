@@ -28,13 +28,12 @@ SMOKE = "1.1"  # build/smoke, the post_checks workload
 # The release time of k8s.io/kubernetes v1.35.4 on the module proxy: a fixed build date.
 BUILD_DATE = "2026-04-15T18:01:22Z"
 
-# The 1.34 set: kubespray_defaults etcd_supported_versions['1.34'] (newest 3.5.x in
-# etcd_binary_checksums) and coredns_supported_versions['1.34'].
+# The 1.34 set: coredns_supported_versions['1.34'] from kubespray_defaults. etcd stays 3.6.10:
+# Kubespray picks a 3.5.x for 1.34, but kubeadm 1.34.4 refuses an external etcd older than
+# 3.5.24, and the module proxy refuses 3.5.22 to 3.5.29 (at least one of server, etcdctl and
+# etcdutl). kubeadm 1.34's own etcd is 3.6, and 3.6.10 is in Kubespray's table.
 KUBERNETES_1_34 = "1.34.4"
 BUILD_DATE_1_34 = "2026-02-10T12:53:36Z"  # release time of k8s.io/kubernetes v1.34.4
-# 3.5.29 is the newest in the table, but the module proxy refuses 3.5.22 to 3.5.29 for at least
-# one of server, etcdctl and etcdutl.
-ETCD_3_5 = "3.5.21"
 COREDNS_1_12 = "1.12.1"
 
 
@@ -242,7 +241,6 @@ SETS: dict[str, ReleaseSet] = {
         {
             **_SET_1_35.components,
             "kubernetes": _kubernetes("kubernetes-1.34", KUBERNETES_1_34, BUILD_DATE_1_34),
-            "etcd": _etcd("etcd-3.5", ETCD_3_5),
             "coredns": _coredns("coredns-1.12", COREDNS_1_12),
         },
     ),
