@@ -22,9 +22,12 @@ NS = "lifecycle"
 
 
 def _json(proc_stdout: str) -> dict[str, Any]:
-    """The last JSON object a --json command printed."""
-    line = [ln for ln in proc_stdout.splitlines() if ln.startswith("{")][-1]
-    return dict(json.loads(line))
+    """The JSON document a --json command printed (or the last of the lines it streamed)."""
+    try:
+        return dict(json.loads(proc_stdout))
+    except json.JSONDecodeError:
+        line = [ln for ln in proc_stdout.splitlines() if ln.startswith("{")][-1]
+        return dict(json.loads(line))
 
 
 def _tasks_run(output: str) -> set[str]:
