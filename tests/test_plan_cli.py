@@ -195,3 +195,27 @@ def test_a_successful_reset_forgets_the_applied_state(applied: Path) -> None:
     )
     assert state.applied_spec(cluster.root) is None
     assert apply.make_plan(cluster).kinds() == ["install"]
+
+
+def test_runs_that_may_meet_new_nodes_pass_the_offline_ca(applied: Path) -> None:
+    """A node that joins after `bundle serve` must trust the offline repo's CA too: scale,
+    install, converge and the etcd member runs pass it; other runs do not."""
+    data = yaml.safe_load(applied.read_text())
+    data["offline"] = {"enabled": True, "bundle": "bundle", "repo_host": "cp1"}
+    applied.write_text(yaml.safe_dump(data))
+    cluster = config.load(applied)
+    found = engine.Engine("v2.31.0", applied.parent, "dev", verified=False)
+    scale = plan.Action("scale", "add worker9", nodes=("worker9",), limit=("worker9",))
+    assert (
+        "registry_trust_ca_file"
+        not in apply.request_for(cluster, scale, found, command="up").extravars
+    )
+    ca = applied.parent / ".k8s-install" / "offline" / "tls" / "ca.crt"
+    ca.parent.mkdir(parents=True)
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    for kind in ("scale", "install", "converge", "etcd_join"):
+        action = plan.Action(kind, kind, nodes=("worker9",), limit=("worker9",))
+        request = apply.request_for(cluster, action, found, command="up")
+        assert request.extravars["registry_trust_ca_file"] == str(ca.resolve()), kind
+    upgrade = apply.request_for(cluster, plan.Action("upgrade", "upgrade"), found, command="up")
+    assert "registry_trust_ca_file" not in upgrade.extravars

@@ -31,6 +31,8 @@ ADDON_VARS = (
 # off, as the member count is even for a while, and its control-plane role rewriting the API
 # servers' --etcd-servers (kubeadm upgrade at the same version).
 ETCD_MEMBERS_VARS = ("ignore_assert_errors", "upgrade_cluster_setup")
+# The offline registry's CA on the control machine, for the runs whose nodes may be new.
+TRUST_VAR = "registry_trust_ca_file"
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,13 @@ class Action:
 
 # Lifecycle actions, in the order a plan applies them.
 LIFECYCLE: dict[str, Action] = {
-    "install": Action("up.yml", ("up",), (ENGINE_VAR, *ADDON_VARS), vault=True),
+    "install": Action("up.yml", ("up",), (ENGINE_VAR, TRUST_VAR, *ADDON_VARS), vault=True),
     "facts": Action("facts.yml", ("up", "scale", "remove-node"), (ENGINE_VAR,), vault=True),
-    "etcd_join": Action("etcd_members.yml", ("up",), (ENGINE_VAR, *ETCD_MEMBERS_VARS), vault=True),
-    "converge": Action("up.yml", ("up",), (ENGINE_VAR, *ADDON_VARS), vault=True),
-    "scale": Action("scale.yml", ("up", "scale"), (ENGINE_VAR,), vault=True),
+    "etcd_join": Action(
+        "etcd_members.yml", ("up",), (ENGINE_VAR, TRUST_VAR, *ETCD_MEMBERS_VARS), vault=True
+    ),
+    "converge": Action("up.yml", ("up",), (ENGINE_VAR, TRUST_VAR, *ADDON_VARS), vault=True),
+    "scale": Action("scale.yml", ("up", "scale"), (ENGINE_VAR, TRUST_VAR), vault=True),
     "remove_node": Action(
         "remove_node.yml",
         ("up", "remove-node"),
@@ -57,7 +61,10 @@ LIFECYCLE: dict[str, Action] = {
         vault=True,
     ),
     "etcd_leave": Action(
-        "etcd_members.yml", ("up", "remove-node"), (ENGINE_VAR, *ETCD_MEMBERS_VARS), vault=True
+        "etcd_members.yml",
+        ("up", "remove-node"),
+        (ENGINE_VAR, TRUST_VAR, *ETCD_MEMBERS_VARS),
+        vault=True,
     ),
     "upgrade": Action(
         "upgrade.yml",

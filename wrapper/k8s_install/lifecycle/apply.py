@@ -18,7 +18,7 @@ from k8s_install.ansible import actions, inventory, progress
 from k8s_install.ansible.runner import RunRequest, RunResult
 from k8s_install.base.errors import ExitCode, InvalidInput
 from k8s_install.base.output import Output
-from k8s_install.bundle import engine_source
+from k8s_install.bundle import engine_source, tls
 from k8s_install.bundle import verify as verifier
 from k8s_install.engine import kubespray
 from k8s_install.lifecycle import plan as planning
@@ -163,6 +163,12 @@ def removal_extravars(with_node: Cluster) -> dict[str, Any]:
 ETCD_MEMBERS_EXTRAVARS = {"ignore_assert_errors": True, "upgrade_cluster_setup": True}
 
 
+def offline_ca(cluster: Cluster) -> Path | None:
+    """The CA `bundle serve` made for the offline registry, which new nodes must trust too."""
+    path = cluster.root / tls.DIR / "ca.crt"
+    return path.resolve() if cluster.section("offline").get("enabled") and path.is_file() else None
+
+
 def request_for(
     cluster: Cluster,
     action: planning.Action,
@@ -179,6 +185,9 @@ def request_for(
     }
     if action.kind in ("etcd_join", "etcd_leave"):
         variables.update(ETCD_MEMBERS_EXTRAVARS)
+    ca_file = offline_ca(cluster)
+    if ca_file and actions.TRUST_VAR in actions.ACTIONS[action.kind].extravars:
+        variables[actions.TRUST_VAR] = str(ca_file)
     if action.kind == "remove_node":
         variables["node"] = action.nodes[0]
         variables.update(removal_extravars(removal_cluster(cluster, action.data["node"])))
