@@ -91,3 +91,25 @@ def test_the_engine_accepts_the_removal_inventory_only_with_asserts_off(
     else:
         assert proc.returncode != 0
         assert "Stop if even number of etcd hosts" in proc.stdout
+
+
+def test_the_removal_inventory_names_the_repo_s_files(sample_copy: Path, tmp_path: Path) -> None:
+    """The removal inventory lives in .k8s-install/inventory-remove: its known_hosts, key and
+    credentials paths must still point into the cluster repo (Ansible templates them)."""
+    data = yaml.safe_load(sample_copy.read_text())
+    data["access"].update(ssh_key="keys/id_ed25519", known_hosts="keys/known_hosts")
+    sample_copy.write_text(yaml.safe_dump(data, sort_keys=False))
+    cluster, gone = _replace_member(sample_copy)
+    directory = sample_copy.parent / ".k8s-install" / "inventory-remove"
+    inventory.write(apply.removal_cluster(cluster, gone), directory)
+    show = "{{ ansible_ssh_private_key_file }} {{ ansible_ssh_common_args }} {{ credentials_dir }}"
+    cmd = [str(Path(sys.executable).parent / "ansible"), "-i", str(directory), "cp4"]
+    cmd += ["-c", "local", "-m", "ansible.builtin.debug", "-a", f"msg='{show}'"]
+    env = {**os.environ, "ANSIBLE_CONFIG": str(tmp_path / "none.cfg"), "NO_COLOR": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    root = str(sample_copy.parent)
+    assert f"{root}/keys/id_ed25519 " in proc.stdout
+    assert f"UserKnownHostsFile={root}/keys/known_hosts" in proc.stdout
+    assert f"{root}/.k8s-install/credentials" in proc.stdout
+    assert f"{root}/.k8s-install/keys" not in proc.stdout

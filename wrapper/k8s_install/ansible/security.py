@@ -149,10 +149,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+# The cluster repo as the inventory's variables name it: the parent of inventory/
+# (ansible/inventory.py rebases it for an inventory elsewhere).
+REPO_DIR = "{{ inventory_dir | dirname }}"
+
 # Always written: the engine's generated credentials (the secrets encryption key among them)
 # go to the ignored .k8s-install/ of the cluster repo instead of inventory/, which is committed.
 ALWAYS: dict[str, Any] = {
-    "credentials_dir": "{{ inventory_dir | dirname }}/.k8s-install/credentials",
+    "credentials_dir": f"{REPO_DIR}/.k8s-install/credentials",
 }
 
 
@@ -168,7 +172,7 @@ def _vault_file(cluster: Cluster) -> str | None:
     if not value:
         return None
     path = Path(str(value)).expanduser()
-    return str(path) if path.is_absolute() else "{{ inventory_dir | dirname }}/" + str(path)
+    return str(path) if path.is_absolute() else f"{REPO_DIR}/{path}"
 
 
 def group_vars(cluster: Cluster) -> dict[str, Any]:
