@@ -111,7 +111,10 @@ assert len(ACTIONS) == len(LIFECYCLE) + len(COMMANDS), "an action name is in bot
 # Playbooks no action runs directly: other playbooks import them.
 IMPORTED: dict[str, str] = {
     "vault.yml": "loads access.become_password_vault_file; imported by the playbooks with vault",
-    "stop_on_failure.yml": "stops every host when a gate failed; imported by up.yml, upgrade.yml",
+    "stop_on_failure.yml": (
+        "stops every host when a gate failed; imported by up, scale, remove_node, upgrade and "
+        "etcd_members"
+    ),
     "post_checks.yml": "checks the cluster after a change; imported by up, scale, upgrade",
     "pod_network.yml": "network.plugin bridge: node bridges and routes; imported by up, scale",
 }
