@@ -113,3 +113,9 @@ def test_the_removal_inventory_names_the_repo_s_files(sample_copy: Path, tmp_pat
     assert f"UserKnownHostsFile={root}/keys/known_hosts" in proc.stdout
     assert f"{root}/.k8s-install/credentials" in proc.stdout
     assert f"{root}/.k8s-install/keys" not in proc.stdout
+    # The engine's remove_node.yml starts with a play on the implicit localhost.
+    cmd = [str(Path(sys.executable).parent / "ansible"), "-i", str(directory), "localhost"]
+    cmd += ["-m", "ansible.builtin.debug", "-a", "msg='{{ ansible_ssh_private_key_file }}'"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{root}/keys/id_ed25519" in proc.stdout

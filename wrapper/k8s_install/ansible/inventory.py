@@ -155,7 +155,7 @@ def repo_dir_for(cluster: Cluster, directory: Path) -> str:
         depth = len(directory.resolve().relative_to(cluster.root.resolve()).parts)
     except ValueError:
         return REPO_DIR
-    return "{{ inventory_dir" + " | dirname" * max(depth, 1) + " }}"
+    return "{{ " + security.INVENTORY_DIR + " | dirname" * max(depth, 1) + " }}"
 
 
 def write(cluster: Cluster, directory: Path) -> list[Path]:

@@ -150,8 +150,10 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 # The cluster repo as the inventory's variables name it: the parent of inventory/
-# (ansible/inventory.py rebases it for an inventory elsewhere).
-REPO_DIR = "{{ inventory_dir | dirname }}"
+# (ansible/inventory.py rebases it for an inventory elsewhere). The implicit localhost of a
+# play has no inventory_dir: it takes the inventory source instead.
+INVENTORY_DIR = "inventory_dir | default(ansible_inventory_sources | first)"
+REPO_DIR = "{{ " + INVENTORY_DIR + " | dirname }}"
 
 # Always written: the engine's generated credentials (the secrets encryption key among them)
 # go to the ignored .k8s-install/ of the cluster repo instead of inventory/, which is committed.
