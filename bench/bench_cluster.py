@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 STEPS = ("artifacts", "sandbox", "bundle", "serve", "up", "converge", "scale", "remove_node")
-STEPS += ("backup", "restore", "reset")
+STEPS += ("backup", "restore", "reset", "up_after_reset")
 
 
 def run_chain(logs: Path) -> int:

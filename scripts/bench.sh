@@ -4,7 +4,8 @@
 #   bash scripts/bench.sh             every benchmark
 #   bash scripts/bench.sh plan bundle only those whose file name contains a word given
 # Needs: helm in K8S_INSTALL_HELM (addons), root + podman (sandbox hosts), a Kubespray
-# v2.31.0 checkout in K8S_INSTALL_KUBESPRAY_DIR (engine task counts), Go (artifact build).
+# v2.31.0 checkout in K8S_INSTALL_KUBESPRAY_DIR (engine task counts), Go (artifact build), a
+# kept test cluster in K8S_INSTALL_TEST_CLUSTER_DIR (adding a worker, live).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -22,6 +23,7 @@ BENCHES=(
   "bench_artifacts.py|go|"
   "bench_validate_hostile.py||"
   "bench_cluster.py|root podman kubespray go|"
+  "bench_scale_live.py|root podman kubespray kept|"
 )
 
 missing() {  # prints why a requirement is not met, or nothing
@@ -31,6 +33,8 @@ missing() {  # prints why a requirement is not met, or nothing
     podman) command -v podman >/dev/null || echo "podman: not installed (apt-get install podman runc debootstrap)" ;;
     kubespray) [ -f "${K8S_INSTALL_KUBESPRAY_DIR:-/nonexistent}/cluster.yml" ] ||
       echo "kubespray: set K8S_INSTALL_KUBESPRAY_DIR to a Kubespray v2.31.0 checkout" ;;
+    kept) [ -f "${K8S_INSTALL_TEST_CLUSTER_DIR:-/nonexistent}/cluster.yaml" ] ||
+      echo "kept: set K8S_INSTALL_TEST_CLUSTER_DIR to a cluster kept by K8S_INSTALL_TEST_KEEP_CLUSTER=1 make test-cluster" ;;
     go) command -v go >/dev/null || echo "go: no Go toolchain on PATH" ;;
   esac
 }

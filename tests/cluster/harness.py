@@ -280,7 +280,7 @@ def install(
         timings["sandbox"] = time.monotonic() - started
         cluster_file = Path(info.cluster_file)
         (directory / ".gitignore").write_text(
-            ".k8s-install/\n.sandbox/\nbackups/\nbundle*/\nsite.key\nplan*.yaml\n"
+            ".k8s-install/\n.sandbox/\nbackups/\nbundle*/\nsite.key\nplan*.yaml\ncluster-next.yaml\n"
         )
         git(directory, "init", "-q", "--initial-branch=main")
         live = LiveCluster(directory, cluster_file, info, artifacts, timings, log_dir)

@@ -85,21 +85,27 @@ def test_a_pod_reaches_the_other_node_by_service_name(live_cluster: LiveCluster)
             "--timeout=180s",
             timeout=200,
         )
-        answer = live_cluster.kubectl(
-            "exec",
-            "-n",
-            ns,
-            "web-cp1",
-            "--",
-            "/smoke",
-            "get",
-            "-n",
-            "1",
-            "-timeout",
-            "10s",
-            f"http://web.{ns}.svc.cluster.local/",
-            timeout=60,
-        )
+        # Ready pods are in the Service a moment later: kube-proxy refuses until it syncs.
+        answer = ""
+        for _ in range(20):
+            answer = live_cluster.kubectl(
+                "exec",
+                "-n",
+                ns,
+                "web-cp1",
+                "--",
+                "/smoke",
+                "get",
+                "-n",
+                "1",
+                "-timeout",
+                "10s",
+                f"http://web.{ns}.svc.cluster.local/",
+                timeout=60,
+            )
+            if answer.strip() == "web-worker1":
+                break
+            time.sleep(2)
         print(f"pod web-cp1 on cp1 asked http://web.{ns}.svc.cluster.local/ -> {answer.strip()}")
         assert answer.strip() == "web-worker1"
     finally:

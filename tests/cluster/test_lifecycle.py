@@ -44,7 +44,18 @@ def _node(live: LiveCluster, name: str) -> dict[str, Any] | None:
     return json.loads(out) if out.strip() else None
 
 
+def _wait_ready(live: LiveCluster, timeout: float = 180) -> float:
+    """Seconds until the API server reports ready (a converge may have restarted it)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if live.kubectl("get", "--raw", "/readyz", check=False, timeout=20).strip() == "ok":
+            return time.monotonic() - started
+        time.sleep(3)
+    raise AssertionError(f"the API server was not ready within {timeout}s")
+
+
 def test_status_reads_back_the_record_up_left_in_the_cluster(live_cluster: LiveCluster) -> None:
+    print(f"API server ready after {_wait_ready(live_cluster):.0f}s")
     proc = live_cluster.cli("status", "--json", log="status")
     assert proc.returncode == 0, proc.stdout[-2000:]
     doc = _json(proc.stdout)
@@ -54,6 +65,22 @@ def test_status_reads_back_the_record_up_left_in_the_cluster(live_cluster: LiveC
     assert record["applied_digest"] == doc["git"]["applied_digest"] != ""
     assert record["run_id"] == doc["git"]["latest_run"]["run_id"]
     assert doc["disagreements"] == []
+
+    # Another checkout applied since: the cluster's record no longer matches Git's.
+    patch = json.dumps({"data": {"run-id": "run-from-another-checkout"}})
+    live_cluster.kubectl(
+        "patch", "configmap", "k8s-install-state", "-n", "kube-system", "-p", patch
+    )
+    try:
+        proc = live_cluster.cli("status", "--json", log="status-disagree")
+        doc = _json(proc.stdout)
+        print(f"status after the record changed: {doc['disagreements']}")
+        assert any("run-from-another-checkout" in d for d in doc["disagreements"]), doc
+    finally:
+        patch = json.dumps({"data": {"run-id": record["run_id"]}})
+        live_cluster.kubectl(
+            "patch", "configmap", "k8s-install-state", "-n", "kube-system", "-p", patch
+        )
 
 
 def test_scale_adds_a_worker_and_touches_only_it(live_cluster: LiveCluster) -> None:
@@ -119,9 +146,11 @@ def _blocking_workload(smoke: str) -> str:
 
 def test_a_drain_a_pdb_blocks_stops_the_removal_and_uncordons(live_cluster: LiveCluster) -> None:
     smoke = next(i for i in live_cluster.artifacts["images"] if "/smoke:" in str(i))  # type: ignore[attr-defined]
-    path = live_cluster.directory / "pinned.json"
+    path = live_cluster.log_dir / "pinned.json"  # not in the repo: a dirty repo refuses runs
     path.write_text(_blocking_workload(smoke))
-    live_cluster.kubectl("delete", "pod", "on-new-node", "-n", NS, "--wait=false")
+    live_cluster.kubectl(
+        "delete", "pod", "on-new-node", "-n", NS, "--wait=false", "--ignore-not-found"
+    )
     _apply(live_cluster, path)
     live_cluster.kubectl(
         "rollout", "status", "-n", NS, "deployment/pinned", "--timeout=180s", timeout=200
@@ -223,3 +252,14 @@ def test_reset_leaves_the_hosts_clean(live_cluster: LiveCluster) -> None:
         assert "active" not in units.split(), units
         assert leftovers.strip() == "", leftovers
     assert not (live_cluster.directory / "state" / "applied.yaml").exists()
+
+
+def test_up_after_reset_installs_again(live_cluster: LiveCluster) -> None:
+    started = time.monotonic()
+    proc = live_cluster.cli("up", "--yes", log="up-after-reset")
+    live_cluster.timings["up_after_reset"] = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    nodes = json.loads(live_cluster.kubectl("get", "nodes", "-o", "json"))["items"]
+    versions = {n["metadata"]["name"]: n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes}
+    print(f"after reset and up: {versions}")
+    assert versions == {"cp1": "v1.35.4", "worker1": "v1.35.4"}
