@@ -186,8 +186,9 @@ def request_for(
     if action.kind in ("etcd_join", "etcd_leave"):
         variables.update(ETCD_MEMBERS_EXTRAVARS)
     ca_file = offline_ca(cluster)
-    if ca_file and actions.TRUST_VAR in actions.ACTIONS[action.kind].extravars:
-        variables[actions.TRUST_VAR] = str(ca_file)
+    if ca_file:
+        # Only the rows that list it (the runs that may meet new nodes) take it.
+        variables.update(actions.allowed(action.kind, {actions.TRUST_VAR: str(ca_file)}))
     if action.kind == "remove_node":
         variables["node"] = action.nodes[0]
         variables.update(removal_extravars(removal_cluster(cluster, action.data["node"])))
