@@ -105,6 +105,49 @@ def test_ansible_reads_the_inventory(tmp_path: Path) -> None:
     assert cp1["kube_pods_subnet"] == "10.233.64.0/18"
 
 
+def test_a_vaulted_override_reaches_ansible_decrypted(sample_copy: Path, tmp_path: Path) -> None:
+    """A `!vault` value in kubespray: stays tagged in the inventory, so Ansible decrypts it
+    (a plain string would hand the engine the ciphertext as the join token)."""
+    import subprocess
+    import sys
+
+    from ansible.constants import DEFAULT_VAULT_ID_MATCH
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    password = tmp_path / "vault-password"
+    password.write_text("pw\n")
+    vault = VaultLib([(DEFAULT_VAULT_ID_MATCH, VaultSecret(b"pw"))])
+    cipher = vault.encrypt("the-join-token").decode()
+    block = "\n    ".join(cipher.splitlines())
+    text = sample_copy.read_text().replace(
+        "# kubespray:", f"kubespray:\n  kubeadm_token: !vault |\n    {block}\n#"
+    )
+    sample_copy.write_text(text)
+    inventory.write(config.load(sample_copy), tmp_path / "inv")
+    tool = Path(sys.executable).parent / "ansible"
+    result = subprocess.run(
+        [
+            str(tool),
+            "cp1",
+            "-i",
+            str(tmp_path / "inv" / "hosts.yaml"),
+            "-m",
+            "debug",
+            "-a",
+            "msg={{ kubeadm_token }}",
+            "-c",
+            "local",
+            "--vault-password-file",
+            str(password),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the-join-token" in result.stdout
+    assert "ANSIBLE_VAULT" not in result.stdout
+
+
 def test_cli_writes_inventory_beside_cluster_yaml(sample_copy: Path) -> None:
     result = CliRunner().invoke(cli, ["inventory", "-c", str(sample_copy)])
     assert result.exit_code == 0, result.output

@@ -41,10 +41,10 @@ USES_SECRETS = """\
   hosts: all
   gather_facts: false
   tasks:
-    - name: Join with the token and certificate key
+    - name: Join with the decrypted token and certificate key (not their ciphertext)
       ansible.builtin.command:
-        argv: [sh, -c, "test -n \\"$1\\" && test -n \\"$2\\" && test -n \\"$3\\"", x,
-               "{{ kubeadm_token }}", "{{ kubeadm_certificate_key }}", "{{ registry_password }}"]
+        argv: [sh, -c, "for v; do case $v in CANARY*) ;; *) exit 1;; esac; done", x,
+               "{{{{ kubeadm_token }}}}", "{{{{ kubeadm_certificate_key }}}}", "{{{{ registry_password }}}}"]
       changed_when: false
       no_log: true
 """

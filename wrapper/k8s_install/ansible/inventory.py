@@ -138,6 +138,8 @@ def files(cluster: Cluster, repo_dir: str = REPO_DIR) -> dict[str, str]:
 
 
 def _rebase(value: Any, repo_dir: str) -> Any:
+    if isinstance(value, yamlfile.Vaulted):
+        return value  # ciphertext, written back with its !vault tag
     if isinstance(value, str):
         return value.replace(REPO_DIR, repo_dir)
     if isinstance(value, dict):
