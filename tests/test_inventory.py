@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible.constants import DEFAULT_VAULT_ID_MATCH
+from ansible.parsing.vault import VaultLib, VaultSecret
 from click.testing import CliRunner
 
 from k8s_install.ansible import inventory
@@ -85,10 +90,6 @@ def test_user_overrides_land_in_group_vars_not_extravars(sample_copy: Path) -> N
 
 def test_ansible_reads_the_inventory(tmp_path: Path) -> None:
     """ansible-inventory itself parses what we write, with our groups and vars."""
-    import json
-    import subprocess
-    import sys
-
     cluster = config.load(sample_cluster())
     inventory.write(cluster, tmp_path / "inv")
     tool = Path(sys.executable).parent / "ansible-inventory"
@@ -108,12 +109,6 @@ def test_ansible_reads_the_inventory(tmp_path: Path) -> None:
 def test_a_vaulted_override_reaches_ansible_decrypted(sample_copy: Path, tmp_path: Path) -> None:
     """A `!vault` value in kubespray: stays tagged in the inventory, so Ansible decrypts it
     (a plain string would hand the engine the ciphertext as the join token)."""
-    import subprocess
-    import sys
-
-    from ansible.constants import DEFAULT_VAULT_ID_MATCH
-    from ansible.parsing.vault import VaultLib, VaultSecret
-
     password = tmp_path / "vault-password"
     password.write_text("pw\n")
     vault = VaultLib([(DEFAULT_VAULT_ID_MATCH, VaultSecret(b"pw"))])
