@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import KEEP_ENV, REUSE_ENV, LiveCluster, attach, install, skip_reason
+from .harness import KEEP_ENV, REUSE_ENV, LiveCluster, attach, install, logs_for, skip_reason
 
 NAME = f"kc{os.getpid()}"
 SPARE = "worker2"  # a host that joins and leaves in the lifecycle tests
@@ -26,12 +26,12 @@ def live_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveClust
     reuse = os.environ.get(REUSE_ENV, "")
     if reuse:
         directory = Path(reuse)
-        log_dir = Path(os.environ.get("K8S_INSTALL_CLUSTER_LOGS", directory / "logs"))
+        log_dir = logs_for(directory)
         yield attach(directory.name.removeprefix("k8s-install-"), directory, log_dir, spare=SPARE)
         return
     # A kept cluster keeps its repo too (pytest rotates its temporary directories).
     keep = bool(os.environ.get(KEEP_ENV))
     directory = Path(f"/var/tmp/k8s-install-{NAME}") if keep else tmp_path_factory.mktemp("cluster")
-    log_dir = Path(os.environ.get("K8S_INSTALL_CLUSTER_LOGS", directory / "logs"))
+    log_dir = logs_for(directory)
     with install(NAME, directory, log_dir, nodes=3, spare=SPARE) as live:
         yield live

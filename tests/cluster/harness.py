@@ -38,6 +38,7 @@ ENGINE_DIR = os.environ.get(engine.ENV_DIR, "")
 KEEP_ENV = "K8S_INSTALL_TEST_KEEP_CLUSTER"  # 1: leave the cluster up after the session
 # The repo of a kept cluster: the tests run on it again instead of installing a new one.
 REUSE_ENV = "K8S_INSTALL_TEST_CLUSTER_DIR"
+LOGS_ENV = "K8S_INSTALL_CLUSTER_LOGS"  # where the tests write the commands' logs
 # Our smoke image (build/smoke): the server answers with its pod name; the client prints
 # one line per request.
 SMOKE_SERVER = ["/smoke", "serve", "-listen", ":80"]
@@ -220,6 +221,12 @@ def make_bundle(live: LiveCluster, artifacts: dict[str, object], out: str, confi
     must(live.cli(*build, log=f"bundle-build-{out}"), "bundle build")
 
 
+def logs_for(directory: Path) -> Path:
+    """The log directory for a cluster repo: never inside it, since a dirty repo refuses runs."""
+    default = directory.parent / f"{directory.name}-logs"
+    return Path(os.environ.get(LOGS_ENV) or default)
+
+
 def skip_reason() -> str:
     """Why the cluster tests cannot run here, or nothing."""
     if not ENGINE_DIR:
@@ -256,8 +263,26 @@ def install(
     nodes: int = 2,
     spare: str = "",
 ) -> Iterator[LiveCluster]:
-    """Build, start `nodes` sandbox hosts (`spare` kept out of cluster.yaml), bundle, serve
-    and `k8s-install up`; yields the cluster, then removes it unless KEEP_ENV is set."""
+    """prepare(), then `k8s-install up`; yields the installed cluster."""
+    with prepare(name, directory, log_dir, release=release, nodes=nodes, spare=spare) as live:
+        started = time.monotonic()
+        must(live.cli("up", "--yes", "--engine-dir", ENGINE_DIR, log="up"), "k8s-install up")
+        live.timings["up"] = time.monotonic() - started
+        yield live
+
+
+@contextmanager
+def prepare(
+    name: str,
+    directory: Path,
+    log_dir: Path,
+    *,
+    release: str = "",
+    nodes: int = 2,
+    spare: str = "",
+) -> Iterator[LiveCluster]:
+    """Build, start `nodes` sandbox hosts (`spare` kept out of cluster.yaml), bundle and serve;
+    yields the cluster repo before any install, then removes the hosts unless KEEP_ENV is set."""
     saved = sysctls.snapshot()
     keep = bool(os.environ.get(KEEP_ENV))
     directory.mkdir(parents=True, exist_ok=True)
@@ -300,10 +325,6 @@ def install(
         started = time.monotonic()
         must(live.cli("bundle", "serve", log="bundle-serve"), "bundle serve")
         timings["serve"] = time.monotonic() - started
-
-        started = time.monotonic()
-        must(live.cli("up", "--yes", "--engine-dir", ENGINE_DIR, log="up"), "k8s-install up")
-        timings["up"] = time.monotonic() - started
         yield live
     finally:
         if timings:

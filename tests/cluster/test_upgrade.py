@@ -27,6 +27,7 @@ from .harness import (
     build_artifacts,
     git,
     install,
+    logs_for,
     make_bundle,
     must,
     pin_builds,
@@ -47,7 +48,7 @@ def old_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluste
     name = f"ku{os.getpid()}"
     keep = bool(os.environ.get(KEEP_ENV))
     directory = Path(f"/var/tmp/k8s-install-{name}") if keep else tmp_path_factory.mktemp("up")
-    log_dir = Path(os.environ.get("K8S_INSTALL_CLUSTER_LOGS", directory / "logs"))
+    log_dir = logs_for(directory)
     with install(name, directory, log_dir, release="1.34", nodes=2) as live:
         yield live
 
