@@ -26,9 +26,9 @@ from typing import Any
 import yaml
 
 from k8s_install.ansible import runner
+from k8s_install.commands.common import load_cluster
 from k8s_install.engine import kubespray
 from k8s_install.lifecycle import apply
-from k8s_install.model import config
 from k8s_install.sandbox import hosts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def cli(directory: Path, *args: str) -> float:
 
 def engine_scale_unlimited(directory: Path, engine_dir: str) -> float:
     """The engine's scale.yml over every node: the request `up` would make, minus the limit."""
-    cluster = config.load(directory / "cluster.yaml")
+    cluster = load_cluster(directory / "cluster.yaml")
     the_plan = apply.make_plan(cluster)
     [action] = [a for a in the_plan.actions if a.kind == "scale"]
     found = kubespray.resolve(cluster.engine_release, cluster=cluster, engine_dir=Path(engine_dir))

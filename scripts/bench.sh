@@ -23,6 +23,7 @@ BENCHES=(
   "bench_artifacts.py|go|"
   "bench_validate_hostile.py||"
   "bench_cluster.py|root podman kubespray go|"
+  "bench_up_raw.py|root podman kubespray go|"
   "bench_scale_live.py|root podman kubespray kept|"
 )
 
