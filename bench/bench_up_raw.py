@@ -54,7 +54,7 @@ def _when(event: dict[str, Any]) -> float:
 
 
 def phases(events: list[dict[str, Any]]) -> dict[str, float]:
-    """Seconds per phase of an `up` run, from its play starts to the run's end."""
+    """Seconds per phase of an `up` run (events in run order), from play start to play start."""
     plays = [e for e in events if e.get("event") == "playbook_on_play_start"]
     stats = [e for e in events if e.get("event") == "playbook_on_stats"]
     if not plays or not stats:
@@ -77,7 +77,9 @@ def ours(live: harness.LiveCluster) -> dict[str, Any]:
     proc = live.cli("up", "--yes", "--engine-dir", harness.ENGINE_DIR, log="up")
     took = time.monotonic() - started
     harness.must(proc, "k8s-install up")
-    return {"wall": round(took, 1), "phases": phases(harness.run_events(proc.stdout))}
+    events = harness.run_events(proc.stdout)
+    (live.log_dir / "up-events.json").write_text(json.dumps(events))  # to compute phases again
+    return {"wall": round(took, 1), "phases": phases(events)}
 
 
 def trust_ca(live: harness.LiveCluster, registry: str, ca_file: Path) -> None:
@@ -146,10 +148,10 @@ def one(kind: str, index: int, logs: Path) -> dict[str, Any]:
         directory = Path(scratch) / "cluster"
         with harness.prepare(name, directory, logs / f"{index}-{kind}", nodes=2) as live:
             figures = ours(live) if kind == "ours" else raw(live)
-            check_nodes(live, str(live.artifacts["kubernetes_version"]))
+            print(f"round {index} {kind}: {json.dumps(figures)}", flush=True)
+            check_nodes(live, "v" + str(live.artifacts["kubernetes_version"]).removeprefix("v"))
             for what in (("version",), ("get", "nodes", "-o", "wide")):
                 print(f"$ kubectl {' '.join(what)}\n{live.kubectl(*what)}", flush=True)
-    print(f"round {index} {kind}: {json.dumps(figures)}", flush=True)
     return figures
 
 

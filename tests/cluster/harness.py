@@ -108,10 +108,8 @@ def run_events(output: str) -> list[dict[str, Any]]:
     """The ansible-runner events of the last run a k8s-install command logged."""
     found = re.findall(r"log: (\S+)", output)
     assert found, _tail(output)
-    return [
-        json.loads(path.read_text())
-        for path in sorted((Path(found[-1]) / "job_events").glob("*.json"))
-    ]
+    events = [json.loads(p.read_text()) for p in (Path(found[-1]) / "job_events").glob("*.json")]
+    return sorted(events, key=lambda e: int(e.get("counter", 0)))
 
 
 def run_logged(
