@@ -36,6 +36,7 @@ from k8s_install.engine import kubespray  # noqa: E402
 from k8s_install.lifecycle import apply  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+TRUST_STORE = "/usr/local/share/ca-certificates"
 PHASES = ("preflight", "node_base", "engine", "addons", "post_checks")
 # Plays of our playbooks that start a phase; plays not named here stay in the current phase,
 # except the engine's own, which follow node base.
@@ -87,13 +88,10 @@ def trust_ca(live: harness.LiveCluster, registry: str, ca_file: Path) -> None:
     for host in live.info.hosts:
         if host.node not in {"cp1", "worker1"}:
             continue
-        for dest in ("/usr/local/share/ca-certificates/k8s-install-offline-ca.crt",):
-            subprocess.run(["podman", "cp", str(ca_file), f"{host.container}:{dest}"], check=True)
         certs = f"/etc/containerd/certs.d/{registry}"
         live.on(host.node, "mkdir", "-p", certs)
-        subprocess.run(
-            ["podman", "cp", str(ca_file), f"{host.container}:{certs}/ca.crt"], check=True
-        )
+        for dest in (f"{TRUST_STORE}/k8s-install-offline-ca.crt", f"{certs}/ca.crt"):
+            subprocess.run(["podman", "cp", str(ca_file), f"{host.container}:{dest}"], check=True)
         live.on(host.node, "update-ca-certificates")
 
 
@@ -133,13 +131,12 @@ def raw(live: harness.LiveCluster) -> dict[str, Any]:
     return {"wall": round(took, 1)}
 
 
-def check_nodes(live: harness.LiveCluster, version: str) -> list[str]:
+def check_nodes(live: harness.LiveCluster, version: str) -> None:
     """Both nodes registered at `version`: the install really happened."""
     out = live.kubectl("get", "nodes", "-o", "jsonpath={.items[*].status.nodeInfo.kubeletVersion}")
     found = out.split()
     if len(found) != 2 or any(v != version for v in found):
         raise SystemExit(f"expected 2 nodes at {version}, the cluster reports {found}")
-    return found
 
 
 def one(kind: str, index: int, logs: Path) -> dict[str, Any]:
