@@ -9,7 +9,7 @@ ansible.cfg and a fresh fact cache. Its hosts get the offline CA copied in befor
 network, addons or post-checks. `up` is timed whole and per phase, from its run's events.
     python bench/bench_up_raw.py [--rounds N] [--logs DIR]
 Rounds alternate the order (ours first, then raw first, ...). Needs root, podman, Go and
-K8S_INSTALL_KUBESPRAY_DIR; never beside another Kubernetes sandbox. About 25 minutes a round.
+K8S_INSTALL_KUBESPRAY_DIR; never beside another Kubernetes sandbox. About 15 minutes a round.
 Writes bench/results/up_raw.json.
 """
 
