@@ -124,8 +124,9 @@ def test_build_verify_tamper(servers: Sources, keys: tuple[Path, Path], tmp_path
 
 
 def test_second_build_comes_from_the_cache(
-    servers: Sources, keys: tuple[Path, Path], tmp_path: Path
+    servers: Sources, keys: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     opts = build.Options(
         tmp_path / "a",
         keys[0],
@@ -143,6 +144,28 @@ def test_second_build_comes_from_the_cache(
     assert {p: e.sha256 for p, e in first.manifest.files.items()} == {
         p: e.sha256 for p, e in second.manifest.files.items()
     }
+    assert first.manifest.created == second.manifest.created == "2026-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("value", ["", "yesterday", "-1", "1.5", "9" * 12, "253402300800"])
+def test_a_bad_source_date_epoch_fails_before_any_download(
+    servers: Sources,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    opts = build.Options(
+        tmp_path / "a", keys[0], tmp_path / "cache", servers.mirrors, servers.registry_mirrors
+    )
+    log_before = servers.access_log.read_text() if servers.access_log.exists() else ""
+    with pytest.raises(K8sInstallError, match="SOURCE_DATE_EPOCH") as err:
+        build.build(servers.plan, opts)
+    assert "Unix time" in str(err.value)
+    log_after = servers.access_log.read_text() if servers.access_log.exists() else ""
+    assert log_after == log_before
+    assert not (tmp_path / "a").exists()
 
 
 def test_download_resumes_with_a_range_request(servers: Sources, tmp_path: Path) -> None:

@@ -93,7 +93,19 @@ class Result:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The build time: SOURCE_DATE_EPOCH when set, so two builds of one plan are identical."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None:
+        when = datetime.datetime.now(datetime.UTC)
+    elif re.fullmatch(r"[0-9]{1,11}", raw) and int(raw) <= 253402300799:
+        when = datetime.datetime.fromtimestamp(int(raw), datetime.UTC)
+    else:
+        raise K8sInstallError(
+            f"SOURCE_DATE_EPOCH={raw[:40]!r} is not a Unix time",
+            fix="set it to whole seconds since 1970, e.g. $(git log -1 --format=%ct), or unset it",
+            code=ExitCode.INVALID_INPUT,
+        )
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _file_item(kind: str, spec: FileSpec | ChartSpec, path: str, size: int) -> mf.Item:
@@ -109,6 +121,7 @@ def _check_output(opts: Options) -> Path:
             code=ExitCode.INVALID_INPUT,
         )
     sign.load_private(opts.key)  # a bad key fails before any download
+    _now()  # so does a bad SOURCE_DATE_EPOCH
     for directory in opts.local_files:
         if not directory.is_dir():
             raise K8sInstallError(

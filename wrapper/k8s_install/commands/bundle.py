@@ -304,11 +304,14 @@ def build_cmd(
     parallel, resume, and are cached in --cache-dir. Files from --local-files and
     images from --local-images are taken as they are: the signed manifest records
     their own sha256 and `source: local:<dir>` (and the upstream sha256 they replace),
-    and the offline inventory hands those checksums to the engine.
+    and the offline inventory hands those checksums to the engine. The manifest and
+    SBOM take their creation time from SOURCE_DATE_EPOCH when it is set, so two
+    builds of one plan give the same SBOM and checksums.
 
     \b
     Examples:
       k8s-install bundle build -o site.tar --key bundle-signing.key
+      SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) k8s-install bundle build -o b.tar --key k.key
       k8s-install bundle build -o next.tar --key k.key --base old-bundle/
       k8s-install bundle build --plan plan.yaml -o b/ --key k.key \\
           --mirror https://dl.k8s.io=http://mirror.local/dl.k8s.io \\
