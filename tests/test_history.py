@@ -55,7 +55,7 @@ def test_history_and_show_json_validate(repo: Path) -> None:
     assert code == 0, output
     document = json.loads(output)
     assert jsonout.errors("history", document) == []
-    assert [r["run_id"] for r in document["runs"]] == sorted([failed, applied], reverse=True)
+    assert [r["run_id"] for r in document["runs"]] == [applied, failed]
     by_id = {r["run_id"]: r for r in document["runs"]}
     assert by_id[failed]["result"] == "error"
     assert by_id[applied]["applied"] is True

@@ -264,11 +264,17 @@ def test_find_by_prefix_and_latest(repo: Path) -> None:
     cluster = config.load(repo / "cluster.yaml")
     first = record.commit_run(cluster, None, command="up", applied=False)
     second = record.commit_run(cluster, None, command="scale", applied=False)
-    assert record.find(repo, "latest")["run_id"] in (first, second)
+    assert record.find(repo, "latest")["run_id"] == second
     assert record.find(repo, first)["run_id"] == first
     with pytest.raises(InvalidInput, match="no run"):
         record.find(repo, "19990101")
-    assert {r["run_id"] for r in record.all_records(repo)} == {first, second}
+    assert [r["run_id"] for r in record.all_records(repo)] == [second, first]
+
+
+def test_runs_within_one_second_are_listed_newest_first(repo: Path) -> None:
+    cluster = config.load(repo / "cluster.yaml")
+    ids = [record.record_run(cluster, None, command="up", applied=False).run_id for _ in range(8)]
+    assert [r["run_id"] for r in record.all_records(repo)] == ids[::-1]
 
 
 SECRET_PLAY = """\

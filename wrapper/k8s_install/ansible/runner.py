@@ -132,7 +132,7 @@ def new_run_id() -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _playbook_path(playbook: str | Path) -> Path:

@@ -89,7 +89,7 @@ def history(config_path: Path, limit: int) -> None:
     for r in rows:
         table.add_row(
             str(r["run_id"]),
-            str(r["started"]).replace("T", " ").removesuffix("+00:00"),
+            str(r["started"])[:19].replace("T", " "),
             str(r["command"]),
             coloured_result(str(r["result"])) + (" [dim](applied)[/dim]" if r["applied"] else ""),
             str(r["changed"]),

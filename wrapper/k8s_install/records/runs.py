@@ -62,7 +62,7 @@ class Recorded:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _seconds(started: str, ended: str) -> float:
