@@ -18,7 +18,7 @@ from k8s_install.base.errors import K8sInstallError
 from k8s_install.bundle import build, charts, oci, sign
 from k8s_install.bundle import download_list as planner
 from k8s_install.bundle import manifest as mf
-from k8s_install.bundle.sources import DownloadError, Fetcher
+from k8s_install.bundle.sources import Download, DownloadError, Fetcher
 from k8s_install.cli import cli
 from k8s_install.model import config
 from test_bundle_servers import (
@@ -182,6 +182,22 @@ def test_download_resumes_with_a_range_request(servers: Sources, tmp_path: Path)
     assert fetcher.downloaded_bytes == len(whole) - len(whole) // 3
     new_lines = servers.access_log.read_text()[len(log_before) :]
     assert " 206 " in new_lines
+
+
+def test_one_file_asked_for_twice_at_once_is_downloaded_once(
+    servers: Sources, tmp_path: Path
+) -> None:
+    spec = servers.plan.files[0]
+    fetcher = Fetcher(tmp_path / "cache", servers.mirrors, workers=8)
+    whole = (servers.www / spec.url.removeprefix("https://")).read_bytes()
+    wanted = [Download(spec.url, spec.sha256, tmp_path / "out" / str(n)) for n in range(8)]
+    log_before = servers.access_log.read_text() if servers.access_log.exists() else ""
+    paths = fetcher.fetch_all(wanted)
+    assert all(p.read_bytes() == whole for p in paths)
+    assert fetcher.downloaded_bytes == len(whole)
+    assert fetcher.cached_bytes == 7 * len(whole)
+    new_lines = servers.access_log.read_text()[len(log_before) :]
+    assert new_lines.count(" 200 ") == 1
 
 
 def test_a_source_serving_other_bytes_is_refused(servers: Sources, tmp_path: Path) -> None:

@@ -81,16 +81,34 @@ class Fetcher:
         self.context = context
         self.downloaded_bytes = 0
         self.cached_bytes = 0
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def _lock(self, sha256: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(sha256, threading.Lock())
+
+    def _count(self, downloaded: int = 0, cached: int = 0) -> None:
+        with self._guard:
+            self.downloaded_bytes += downloaded
+            self.cached_bytes += cached
 
     def cached(self, sha256: str) -> Path:
         return self.cache_dir / "sha256" / sha256[:2] / sha256
 
     def fetch(self, url: str, sha256: str, headers: Mapping[str, str] | None = None) -> Path:
-        """The verified file in the cache, downloading (or resuming) when needed."""
+        """The verified file in the cache, downloading (or resuming) when needed.
+
+        Fetches of one sha256 run one at a time: the second finds the first's file cached.
+        """
+        with self._lock(sha256):
+            return self._fetch(url, sha256, headers)
+
+    def _fetch(self, url: str, sha256: str, headers: Mapping[str, str] | None) -> Path:
         target = self.cached(sha256)
         if target.is_file():
             if sha256_file(target)[0] == sha256:
-                self.cached_bytes += target.stat().st_size
+                self._count(cached=target.stat().st_size)
                 self.progress(url, target.stat().st_size, target.stat().st_size)
                 return target
             target.unlink()
@@ -142,7 +160,7 @@ class Fetcher:
                     digest.update(chunk)  # hashed while it arrives: no second read
                     out.write(chunk)
                     done += len(chunk)
-                    self.downloaded_bytes += len(chunk)
+                    self._count(downloaded=len(chunk))
                     self.progress(url, done, total)
         if length and done != total:
             raise DownloadError(
