@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,6 +15,8 @@ import pytest
 
 from k8s_install.bundle import build
 from k8s_install.bundle import manifest as mf
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _wheel(directory: Path, name: str, version: str, requires: list[str]) -> Path:
@@ -133,3 +136,31 @@ def test_k8s_install_and_its_dependencies_install_offline(tmp_path: Path) -> Non
         [str(venv / "bin" / "k8s-install"), "--version"], capture_output=True, text=True, check=True
     )
     assert "k8s-install" in version.stdout
+
+
+@pytest.mark.skipif(
+    not os.environ.get("K8S_INSTALL_TEST_PYPI"),
+    reason="set K8S_INSTALL_TEST_PYPI=1: pip takes setuptools from PyPI to build the wheel",
+)
+def test_the_own_wheel_leaves_the_source_tree_as_it_was(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    for name in build.WHEEL_SOURCES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, project / name)
+    stale = project / "build" / "lib" / "k8s_install" / "stale_module.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("LEFT_BY_AN_OLD_BUILD = True\n")
+    before = sorted(str(p.relative_to(project)) for p in project.rglob("*"))
+    opts = _opts(tmp_path)
+    opts.project_dir = project
+    items = build._wheels({"requirements": []}, tmp_path / "w", opts)
+    assert [i.name for i in items] == ["k8s_install"]
+    with zipfile.ZipFile(next((tmp_path / "w").glob("k8s_install-*.whl"))) as wheel:
+        names = wheel.namelist()
+    assert "k8s_install/cli.py" in names
+    assert "k8s_install/stale_module.py" not in names
+    assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == before

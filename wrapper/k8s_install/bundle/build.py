@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -343,6 +344,23 @@ def _project_dir(opts: Options) -> Path | None:
     return candidate if (candidate / "pyproject.toml").is_file() else None
 
 
+# What the wheel is built from. A copy, so the build leaves no build/ or egg-info in the
+# source tree, and stale files from an earlier build/lib never reach the wheel.
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "wrapper", "playbooks", "roles", "inventory")
+
+
+def _wheel_source(project: Path, dest: Path) -> Path:
+    junk = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".mypy_cache")
+    dest.mkdir(parents=True)
+    for name in WHEEL_SOURCES:
+        path = project / name
+        if path.is_dir():
+            shutil.copytree(path, dest / name, ignore=junk, symlinks=True)
+        elif path.is_file():
+            shutil.copy2(path, dest / name)
+    return dest
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -363,18 +381,12 @@ def _wheels(spec: Mapping[str, Any], target: Path, opts: Options) -> list[mf.Ite
                 "no k8s-install source tree for its own wheel",
                 fix="pass --project-dir, or build with --no-wheels",
             )
-        _run(
-            [
-                *pip,
-                "wheel",
-                "--no-deps",
-                "-q",
-                "-w",
-                str(target),
-                str(project),
-            ],
-            "building the k8s-install wheel",
-        )
+        with tempfile.TemporaryDirectory(prefix="k8s-install-wheel-") as scratch:
+            tree = _wheel_source(project, Path(scratch) / "src")
+            _run(
+                [*pip, "wheel", "--no-deps", "-q", "-w", str(target), str(tree)],
+                "building the k8s-install wheel",
+            )
     requirements = (
         [str(r) for r in spec["requirements"]] if "requirements" in spec else _own_requirements()
     )
