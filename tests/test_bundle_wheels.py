@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -143,14 +142,7 @@ def test_k8s_install_and_its_dependencies_install_offline(tmp_path: Path) -> Non
     reason="set K8S_INSTALL_TEST_PYPI=1: pip takes setuptools from PyPI to build the wheel",
 )
 def test_the_own_wheel_leaves_the_source_tree_as_it_was(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    for name in build.WHEEL_SOURCES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (project / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, project / name)
+    project = build._wheel_source(REPO, tmp_path / "project")
     stale = project / "build" / "lib" / "k8s_install" / "stale_module.py"
     stale.parent.mkdir(parents=True)
     stale.write_text("LEFT_BY_AN_OLD_BUILD = True\n")

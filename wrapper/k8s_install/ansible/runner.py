@@ -131,7 +131,8 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def _now() -> str:
+def timestamp() -> str:
+    """Now in UTC, to the millisecond: run records sort by it."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
@@ -205,7 +206,7 @@ def run_playbook(
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
     cancel = threading.Event()
     log = EventLog()
-    started = _now()
+    started = timestamp()
     try:
         runner = ansible_runner.interface.init_runner(
             private_data_dir=str(run_dir),
@@ -275,7 +276,7 @@ def run_playbook(
         status=status,
         rc=int(runner.rc or 0),
         started=started,
-        ended=_now(),
+        ended=timestamp(),
         artifacts=request.private_dir / "artifacts" / run_id,
         hosts=log.stats(),
         slowest=log.slowest(10),

@@ -108,8 +108,9 @@ class Fetcher:
         target = self.cached(sha256)
         if target.is_file():
             if sha256_file(target)[0] == sha256:
-                self._count(cached=target.stat().st_size)
-                self.progress(url, target.stat().st_size, target.stat().st_size)
+                size = target.stat().st_size
+                self._count(cached=size)
+                self.progress(url, size, size)
                 return target
             target.unlink()
         target.parent.mkdir(parents=True, exist_ok=True)

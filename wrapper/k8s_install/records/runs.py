@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -61,10 +61,6 @@ class Recorded:
         }
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def _seconds(started: str, ended: str) -> float:
     try:
         delta = datetime.fromisoformat(ended) - datetime.fromisoformat(started)
@@ -102,8 +98,10 @@ def build(
     """The record of one run as a plain dict (what runs/<run-id>.yaml holds)."""
     extra = dict(extra or {})
     rid = result.run_id if result is not None else (run_id or runner.new_run_id())
-    started = result.started if result is not None else str(extra.pop("started", _now()))
-    ended = result.ended if result is not None else _now()
+    started = (
+        result.started if result is not None else str(extra.pop("started", runner.timestamp()))
+    )
+    ended = result.ended if result is not None else runner.timestamp()
     outcome = status or (result.status if result is not None else "error")
     hosts: dict[str, dict[str, int]] = {}
     if result is not None:
