@@ -1,12 +1,15 @@
-"""Addons render benchmark: `addons render` of 10 releases vs `helm template` called directly.
+"""Addons render benchmark: `addons render` of every preset vs `helm template` called directly.
 
-Both sides render the same 10 releases (the 8 preset stand-in charts plus the two fixture
-charts) with the same resolved values, side by side in one run; the figure is the ratio
-render / direct. The render side also resolves globals, works out the graph, canonicalises the
-YAML and writes the files; it runs helm in parallel, the direct side one chart after another as a
-shell loop would. Needs a helm binary in K8S_INSTALL_HELM. Writes bench/results/addons_render.json.
+Both sides render the same releases (every preset with its real upstream chart, plus the two
+fixture charts) with the same resolved values, side by side in one run; the figure is the ratio
+render / direct. The render side also resolves globals, works out the graph, checks the values
+against the charts' schemas, canonicalises the YAML and writes the files; it runs helm in
+parallel, the direct side one chart after another as a shell loop would. Needs a helm binary in
+K8S_INSTALL_HELM and the chart sources in K8S_INSTALL_CHART_SOURCES (scripts/chart-sources.sh;
+packaged as tests/chart_repo.py does). Writes bench/results/addons_render.json.
 
-    K8S_INSTALL_HELM=/path/to/helm /opt/k8si-venv/bin/python bench/bench_addons_render.py [--rounds 5]
+    K8S_INSTALL_HELM=.venv/bin/helm K8S_INSTALL_CHART_SOURCES=/tmp/chart-sources \
+      .venv/bin/python bench/bench_addons_render.py [--rounds 5]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,20 +30,14 @@ from typing import Any
 import yaml
 
 from k8s_install.addons import helm, render
-from k8s_install.model import config
+from k8s_install.model import addon_presets, config
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+import chart_repo  # noqa: E402  (the tests' packaging of the real charts)
+
 CHARTS = ROOT / "tests" / "fixtures" / "charts"
-PRESETS = [
-    "metallb",
-    "cert-manager",
-    "ingress-nginx",
-    "metrics-server",
-    "local-path-provisioner",
-    "kube-prometheus-stack",
-    "fluent-bit",
-    "argo-cd",
-]
+PRESETS = sorted(addon_presets.presets())
 GLOBALS = {
     "registry": "registry.lab.example:5000",
     "storage_class": "fast-local",
@@ -50,6 +48,9 @@ GLOBALS = {
 
 def make_repo(directory: Path) -> Path:
     releases: list[dict[str, Any]] = [{"preset": name} for name in PRESETS]
+    for release in releases:
+        if release["preset"] == "metallb-pool":
+            release["values"] = {"addresses": ["192.0.2.240/28"]}
     releases += [
         {
             "name": "web",
@@ -62,9 +63,10 @@ def make_repo(directory: Path) -> Path:
         "name": "bench",
         "kubernetes": {"version": "1.35.4"},
         "nodes": [{"name": "cp1", "address": "192.0.2.11", "roles": ["control-plane", "etcd"]}],
+        "kubespray": {"kube_proxy_strict_arp": True, "gateway_api_enabled": True},
         "addons": {"globals": GLOBALS, "releases": releases},
     }
-    shutil.copytree(CHARTS, directory / "charts", ignore=shutil.ignore_patterns("presets"))
+    shutil.copytree(CHARTS, directory / "charts")
     path = directory / "cluster.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -100,8 +102,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     binary = helm.find(download_missing=False)
-    os.environ["K8S_INSTALL_CHARTS"] = str(CHARTS / "presets")
+    sources = os.environ.get(chart_repo.ENV_SOURCES)
+    if not sources:
+        sys.exit(f"set {chart_repo.ENV_SOURCES} (bash scripts/chart-sources.sh DIR)")
     with tempfile.TemporaryDirectory() as work:
+        _root, flat, _repos, _builder = chart_repo.build(
+            binary, Path(sources), Path(work) / "chart-repo"
+        )
+        os.environ["K8S_INSTALL_CHARTS"] = str(flat)
         path = make_repo(Path(work))
         cluster = config.load(path)
         settings = render.Settings(

@@ -42,7 +42,7 @@ PHASES = ("preflight", "node_base", "engine", "addons", "post_checks")
 # except the engine's own, which follow node base.
 PHASE_PLAYS = {
     "Preflight checks on every node": "preflight",
-    "Prepare every node": "node_base",
+    "Prepare the nodes": "node_base",
     "Configure the pod network": "addons",
     "Prepare the addons and remove pruned releases": "addons",
     "Install or upgrade the addon releases, wave by wave": "addons",

@@ -3,7 +3,7 @@
 # Each benchmark writes its figures to stdout (and most to bench/results/*.json).
 #   bash scripts/bench.sh             every benchmark
 #   bash scripts/bench.sh plan bundle only those whose file name contains a word given
-# Needs: helm in K8S_INSTALL_HELM (addons), root + podman (sandbox hosts), a Kubespray
+# Needs: helm in K8S_INSTALL_HELM and chart sources in K8S_INSTALL_CHART_SOURCES (addons), root + podman (sandbox hosts), a Kubespray
 # v2.31.0 checkout in K8S_INSTALL_KUBESPRAY_DIR (engine task counts), Go (artifact build), a
 # kept test cluster in K8S_INSTALL_TEST_CLUSTER_DIR (adding a worker, live).
 set -uo pipefail
@@ -15,7 +15,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 BENCHES=(
   "bench_plan.py||"
   "bench_wrapper_overhead.py||--rounds 3"
-  "bench_addons_render.py|helm|--rounds 3"
+  "bench_addons_render.py|helm charts|--rounds 3"
   "bench_bundle.py|root podman|--rounds 3 --size-mb 128 --pull"
   "bench_sandbox.py|root podman|--skip-cold --rounds 3"
   "bench_ansible_settings.py|root podman|--repeat 2"
@@ -30,6 +30,8 @@ BENCHES=(
 missing() {  # prints why a requirement is not met, or nothing
   case "$1" in
     helm) [ -x "${K8S_INSTALL_HELM:-}" ] || echo "helm: K8S_INSTALL_HELM is not an executable (make setup installs one)" ;;
+    charts) [ -d "${K8S_INSTALL_CHART_SOURCES:-/nonexistent}" ] ||
+      echo "charts: set K8S_INSTALL_CHART_SOURCES (bash scripts/chart-sources.sh DIR)" ;;
     root) [ "$(id -u)" = 0 ] || echo "root: sandbox hosts are privileged containers" ;;
     podman) command -v podman >/dev/null || echo "podman: not installed (apt-get install podman runc debootstrap)" ;;
     kubespray) [ -f "${K8S_INSTALL_KUBESPRAY_DIR:-/nonexistent}/cluster.yml" ] ||

@@ -1,13 +1,14 @@
 """Rendering with the real helm binary against the fixture charts: values, manifests, images,
-determinism, pruning of rendered directories, Argo CD, and the eight presets sharing globals."""
+determinism, pruning of rendered directories, Argo CD, the preset catalog and its plan. The
+presets with their real upstream charts: tests/test_addons_presets.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +25,22 @@ from k8s_install.model import config
 from k8s_install.records import applied_file as state
 
 CHARTS = Path(__file__).parent / "fixtures" / "charts"
-PRESET_CHARTS = CHARTS / "presets"
 
 
 @pytest.fixture
 def env(helm_binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("K8S_INSTALL_HELM", str(helm_binary))
     monkeypatch.setenv("K8S_INSTALL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("K8S_INSTALL_CHARTS", str(PRESET_CHARTS))
 
 
-def make_repo(directory: Path, addons: dict[str, Any]) -> Path:
+ENGINE = {"kube_proxy_strict_arp": True, "gateway_api_enabled": True}
+
+
+def make_repo(
+    directory: Path, addons: dict[str, Any], kubespray: dict[str, Any] | None = None
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    data = {
+    data: dict[str, Any] = {
         "name": "lab",
         "kubernetes": {"version": "1.35.4"},
         "nodes": [
@@ -44,10 +48,12 @@ def make_repo(directory: Path, addons: dict[str, Any]) -> Path:
         ],
         "addons": addons,
     }
+    if kubespray:
+        data["kubespray"] = kubespray
     path = directory / "cluster.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     if not (directory / "charts").exists():
-        shutil.copytree(CHARTS, directory / "charts", ignore=shutil.ignore_patterns("presets"))
+        shutil.copytree(CHARTS, directory / "charts")
     return path
 
 
@@ -231,93 +237,23 @@ def test_argocd_applications_follow_the_waves(env: None, tmp_path: Path) -> None
     assert root["spec"]["source"]["path"] == "rendered/addons/argocd/apps"
 
 
-# The done-when: eight presets sharing globals.
+# The presets with their real charts: tests/test_addons_presets.py. Here, the catalog and the plan.
 
 GLOBALS: dict[str, Any] = {
     "registry": "registry.lab.example:5000",
-    "storage_class": "fast-local",
-    "ingress_domain": "apps.lab.example",
-    "ingress_class": "public",
-    "node_selector": {"node.example.com/pool": "infra"},
-    "tolerations": [
-        {"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}
-    ],
-    "proxy": {
-        "http": "http://proxy.lab.example:3128",
-        "https": "https://proxy.lab.example:3129",
-        "no_proxy": ".svc,.cluster.local,10.0.0.0/8",
-    },
+    "ingress_domain": "apps.example",
 }
-PRESETS = [
-    "metallb",
-    "cert-manager",
-    "ingress-nginx",
-    "metrics-server",
-    "local-path-provisioner",
-    "kube-prometheus-stack",
-    "fluent-bit",
-    "argo-cd",
-]
-
-
-def leaves(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [leaf for v in value.values() for leaf in leaves(v)]
-    if isinstance(value, list):
-        return [leaf for v in value for leaf in leaves(v)]
-    return [value]
-
-
-def test_every_preset_has_a_stand_in_chart_at_its_pinned_version() -> None:
-    assert sorted(catalog.presets()) == sorted(PRESETS)
-    for preset in catalog.presets().values():
-        chart = yaml.safe_load((PRESET_CHARTS / preset.chart / "Chart.yaml").read_text())
-        assert (chart["name"], str(chart["version"])) == (preset.chart, preset.version)
-
-
-def test_eight_presets_share_globals_and_render_deterministically(
-    env: None, tmp_path: Path
-) -> None:
-    addons = {"globals": GLOBALS, "releases": [{"preset": name} for name in PRESETS]}
-    path = make_repo(tmp_path / "repo", addons)
-    # No value is written twice in cluster.yaml: every shared value is a global.
-    written = Counter(json.dumps(v) for v in leaves(addons))
-    assert [v for v, n in written.items() if n > 1] == []
-
-    result = run("addons", "render", "-c", str(path), "--json")
-    assert result.exit_code == 0, result.output
-    rendered = path.parent / "rendered" / "addons"
-    assert sorted(p.name for p in rendered.iterdir()) == sorted(PRESETS)
-    first = tree(rendered)
-    assert run("addons", "render", "-c", str(path)).exit_code == 0
-    assert tree(rendered) == first
-
-    # Each global reached several releases, through the presets.
-    texts = {name: (rendered / name / "values.yaml").read_text() for name in PRESETS}
-    assert all(GLOBALS["registry"] in text for text in texts.values())
-    for needle, minimum in (
-        ("node.example.com/pool: infra", 6),
-        ("fast-local", 2),
-        ("apps.lab.example", 2),
-        ("public", 3),
-        ("proxy.lab.example", 2),
-    ):
-        users = [name for name, text in texts.items() if needle in text]
-        assert len(users) >= minimum, (needle, users)
-
-    # Every image comes from the mirror in globals.registry.
-    listed = json.loads(run("addons", "images", "-c", str(path), "--json").stdout)["images"]
-    assert len(listed) >= 16
-    assert all(i.startswith("registry.lab.example:5000/") for i in listed), listed
-    assert "registry.lab.example:5000/library/busybox:1.37.0" in listed  # from a ConfigMap pod
+PRESETS = sorted(catalog.presets())
 
 
 def test_disabling_a_preset_shows_its_removal_in_the_plan(env: None, tmp_path: Path) -> None:
-    addons = {"globals": GLOBALS, "releases": [{"preset": name} for name in PRESETS]}
-    path = make_repo(tmp_path / "repo", addons)
+    releases: list[dict[str, Any]] = [{"preset": name} for name in PRESETS]
+    releases[PRESETS.index("metallb-pool")]["values"] = {"addresses": ["192.0.2.240/28"]}
+    addons = {"globals": GLOBALS, "releases": releases}
+    path = make_repo(tmp_path / "repo", addons, ENGINE)
     state.write_applied(config.load(path))  # as after a successful apply
-    addons["releases"][6]["enabled"] = False  # fluent-bit
-    make_repo(path.parent, addons)
+    addons["releases"][PRESETS.index("fluent-bit")]["enabled"] = False
+    make_repo(path.parent, addons, ENGINE)
     changes = graph.plan(path.parent, config.load(path).section("addons"))
     assert changes[0].as_dict() == {
         "action": "remove",
@@ -331,8 +267,9 @@ def test_disabling_a_preset_shows_its_removal_in_the_plan(env: None, tmp_path: P
     assert jsonout.errors("addons list", json.loads(listed.stdout)) == []
     rows = {r["name"]: r for r in json.loads(listed.stdout)["releases"]}
     assert rows["fluent-bit"]["enabled"] is False and rows["fluent-bit"]["wave"] is None
-    assert rows["ingress-nginx"]["after"] == ["cert-manager", "metallb"]
-    assert rows["kube-prometheus-stack"]["wave"] == 3
+    assert rows["ingress-nginx"]["after"] == ["cert-manager", "metallb", "metallb-pool"]
+    assert rows["traefik"]["after"] == ["metallb", "metallb-pool"]
+    assert rows["kube-prometheus-stack"]["wave"] == 4
 
 
 def test_catalog_listing(tmp_path: Path) -> None:
@@ -340,15 +277,38 @@ def test_catalog_listing(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert jsonout.errors("addons list", json.loads(result.stdout)) == []
     presets = {p["name"]: p for p in json.loads(result.stdout)["presets"]}
-    assert sorted(presets) == sorted(PRESETS)
-    assert presets["ingress-nginx"]["depends_on"] == ["metallb", "cert-manager"]
+    assert sorted(presets) == PRESETS
+    assert presets["ingress-nginx"]["depends_on"] == ["metallb", "metallb-pool", "cert-manager"]
+    assert "retired upstream in March 2026" in presets["ingress-nginx"]["deprecated"]
+    assert presets["traefik"]["deprecated"] == ""
+    assert presets["metallb-pool"]["chart"] == "builtin://metallb-pool"
 
 
 def test_chart_archives_for_the_bundle(env: None, tmp_path: Path) -> None:
     from k8s_install.addons import apply as addons_apply
 
-    releases = [{"preset": "metrics-server"}, {"name": "web", "chart": "./charts/web"}]
-    path = make_repo(tmp_path / "repo", {"releases": releases})
+    charts = tmp_path / "charts"
+    for name in ("metrics-server-3.13.0", "metallb-0.15.2"):  # repo charts' archives, by name
+        work = tmp_path / name
+        subprocess.run(
+            [os.environ["K8S_INSTALL_HELM"], "package", str(CHARTS / "web"), "-d", str(work)],
+            check=True,
+            capture_output=True,
+        )
+        charts.mkdir(exist_ok=True)
+        (work / "web-1.2.0.tgz").rename(charts / f"{name}.tgz")
+    releases = [
+        {"preset": "metrics-server"},
+        {"name": "web", "chart": "./charts/web"},
+        {"preset": "metallb"},
+        {"preset": "metallb-pool", "values": {"addresses": ["192.0.2.240/28"]}},
+    ]
+    path = make_repo(tmp_path / "repo", {"releases": releases}, ENGINE)
     cluster = config.load(path)
-    archives = render.chart_archives(cluster.section("addons"), addons_apply.settings(cluster))
-    assert archives == {"metrics-server": PRESET_CHARTS / "metrics-server"}  # local charts stay
+    settings = addons_apply.settings(cluster, (charts,))
+    found = render.chart_archives(cluster.section("addons"), settings)
+    # Local and builtin charts are not bundled: the cluster repo and k8s-install carry them.
+    assert found == {
+        "metrics-server": charts / "metrics-server-3.13.0.tgz",
+        "metallb": charts / "metallb-0.15.2.tgz",
+    }

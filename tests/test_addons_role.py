@@ -124,7 +124,7 @@ def make_repo(directory: Path, releases: list[dict[str, Any]]) -> Path:
     }
     (directory / "cluster.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     if not (directory / "charts").exists():
-        shutil.copytree(CHARTS, directory / "charts", ignore=shutil.ignore_patterns("presets"))
+        shutil.copytree(CHARTS, directory / "charts")
     (directory / "kubeconfig").write_text(KUBECONFIG)
     return directory / "cluster.yaml"
 
@@ -174,9 +174,19 @@ def test_apply_installs_a_wave_at_once_and_stops_before_the_next(repo: Path) -> 
     ]
     assert (repo.parent / "rendered/addons/web/manifest.yaml").is_file()
     # Both releases of wave 1 were tried (in parallel, one in-memory host each); wave 2 never ran.
-    failed = sorted(f["host"] for f in report["failures"])
+    failed = sorted({f["host"] for f in report["failures"]})
     assert failed == ["k8s-install-addon-cache", "k8s-install-addon-web"]
-    assert {f["task"] for f in report["failures"]} == {"Install or upgrade the release"}
+    assert {f["task"] for f in report["failures"]} == {
+        "Install or upgrade the release",
+        "Stop, naming the release and its pods' state",
+    }
+    # The run names each failed release, its pods' state and what became of it.
+    stops = {f["host"]: f["message"] for f in report["failures"] if f["task"].startswith("Stop")}
+    assert stops["k8s-install-addon-web"].startswith(
+        "addon release web/web failed: Error: Kubernetes cluster unreachable"
+    )
+    assert "Pods not Ready: unknown, kubectl failed." in stops["k8s-install-addon-web"]
+    assert "It had no deployed revision" in stops["k8s-install-addon-web"]
     stack = report["hosts"]["k8s-install-addon-stack"]
     assert (stack["failures"], stack["changed"]) == (0, 0)
     artifacts = Path(report["artifacts"])

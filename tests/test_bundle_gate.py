@@ -196,3 +196,27 @@ def test_reset_is_not_held_back_by_a_broken_bundle(
     result = _run("reset", "-c", str(cluster_yaml), "--yes", "--allow-dirty")
     assert isinstance(result.exception, Reached), result.output
     assert no_ansible == ["engine"]
+
+
+@pytest.mark.parametrize("command", [["up"], ["upgrade"]])
+def test_a_bundle_for_another_kubernetes_version_stops_the_run(
+    command: list[str],
+    sample_copy: Path,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    no_ansible: list[str],
+) -> None:
+    """An upgrade whose bundle still carries another version's files: refused, both named."""
+    cluster_yaml = _offline(sample_copy, _bundle(tmp_path, keys[0]), keys[1])
+    carried = config.load(cluster_yaml).kubernetes_version
+    data = yaml.safe_load(cluster_yaml.read_text())
+    applied = {"kubernetes": {**data["kubernetes"], "version": "1.34.7"}}
+    data["kubernetes"]["version"] = "1.35.3"
+    cluster_yaml.write_text(yaml.safe_dump(data))
+    _applied_without(cluster_yaml, applied)
+    result = _run(*command, "-c", str(cluster_yaml), "--yes")
+    assert result.exit_code == 2, result.output
+    assert f"carries Kubernetes {carried}" in result.output
+    assert "kubernetes.version is 1.35.3" in result.output
+    assert no_ansible == []
+    _no_run_left(cluster_yaml)

@@ -305,3 +305,38 @@ def test_local_builds_and_downloads_mix_in_one_bundle(
     assert changed[local_spec.name]["old_sha256"] == local_spec.sha256
     assert [a["name"] for a in json.loads(shown.stdout)["added"]] == ["docker.io/k8s-install/smoke"]
     assert upstream.manifest.item_map()[f"file:{local_spec.name}"].upstream_sha256 == ""
+
+
+def test_a_reference_pinned_by_digest_takes_the_local_build_of_that_digest(
+    keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    layout = _local_layout(tmp_path / "layout")
+    digest = oci.images(layout)[SMOKE]["digest"]
+    pinned = f"{SMOKE}@{digest}"
+    plan = replace(_plan(), files=[], images=[pinned])
+    opts = build.Options(
+        tmp_path / "bundle", keys[0], tmp_path / "c", {}, {}, wheels=False, local_images=(layout,)
+    )
+    result = build.build(plan, opts)
+    carried = oci.images(tmp_path / "bundle" / "images")
+    assert sorted(carried) == sorted([PAUSE, pinned])
+    assert carried[pinned]["digest"] == digest
+    item = result.manifest.item_map()["image:docker.io/k8s-install/smoke"]
+    assert item.version == f"1.0@{digest}"
+    assert item.is_local
+    assert verifier.verify(tmp_path / "bundle", keys[1]).ok
+
+
+def test_a_reference_pinned_to_another_digest_than_the_local_build_is_refused(
+    keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    layout = _local_layout(tmp_path / "layout")
+    plan = replace(_plan(), files=[], images=[f"{SMOKE}@sha256:{'0' * 64}"])
+    opts = build.Options(
+        tmp_path / "bundle", keys[0], tmp_path / "c", {}, {}, wheels=False, local_images=(layout,)
+    )
+    with pytest.raises(K8sInstallError) as caught:
+        build.build(plan, opts)
+    assert caught.value.code == 2
+    assert f"the local image {SMOKE} in {layout} has digest" in str(caught.value)
+    assert not (tmp_path / "bundle" / "manifest.json").exists()

@@ -97,3 +97,17 @@ def test_a_secret_planted_anywhere_is_redacted(tree: Any, route: list[Any]) -> N
         document = [tree, document] if step == 0 else {"kind": "Wrapper", step: document}
     out = manifests.yamlfile.dump(manifests.redact({"kind": "List", "items": [tree, document]}))
     assert CLEAR not in out and "plain-token" not in out
+
+
+def test_a_bare_equals_sign_reads_as_the_string_it_is() -> None:
+    """CRDs (the Prometheus operator's AlertmanagerConfig) list `=` among an enum's operators;
+    YAML 1.1 gives it a `value` tag that a safe loader cannot construct."""
+    text = (
+        "---\n# Source: crds/matchers.yaml\napiVersion: apiextensions.k8s.io/v1\n"
+        "kind: CustomResourceDefinition\nmetadata:\n  name: m\nspec:\n"
+        "  matchType:\n    enum:\n    - '!='\n    - =\n    - =~\n"
+    )
+    canonical = manifests.canonical(text)
+    (doc,) = manifests.parse(canonical)
+    assert doc.body["spec"]["matchType"]["enum"] == ["!=", "=", "=~"]
+    assert manifests.canonical(canonical) == canonical

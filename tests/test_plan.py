@@ -135,7 +135,7 @@ def test_new_etcd_members_join_limited_to_etcd_and_control_plane() -> None:
     assert join.playbook == "etcd_members.yml"
     assert join.limit == ("etcd", "kube_control_plane")
     assert join.nodes == ("cp1", "cp2", "cp3", "e4", "e5")
-    assert join.data == {"members": ["cp1", "cp2", "cp3", "e4", "e5"]}
+    assert join.data == {"members": ["cp1", "cp2", "cp3", "e4", "e5"], "joining": ["e4", "e5"]}
     assert "Workers are not touched" in join.summary
 
 

@@ -173,7 +173,12 @@ def test_interrupted_run_is_recorded(repo: Path, tmp_path: Path) -> None:
             sent.append(True)
             threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 
-    result = run_playbook(request, interrupt_once_waiting)
+    # Python's own Ctrl-C handler, whatever disposition this process inherited.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = run_playbook(request, interrupt_once_waiting)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert sent
     assert result.status == "interrupted"
     run_id = record.commit_run(cluster, result, command="up", applied=True)

@@ -97,17 +97,39 @@ def test_environment_is_an_allowlist(
     assert not (tmp_path / ".k8s-install" / "runs" / result.run_id / "env").exists()
 
 
-def test_ctrl_c_stops_cleanly_and_says_where(tmp_path: Path, localhost_inventory: Path) -> None:
+def _default_signals() -> None:
+    """In the child, before exec: SIGINT and SIGTERM as a terminal gives them, whatever this
+    process inherited (a background job of a non-interactive shell ignores SIGINT)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(
+    ("sent", "code", "name"),
+    [
+        (signal.SIGINT, ExitCode.INTERRUPTED, "SIGINT"),
+        (signal.SIGTERM, ExitCode.TERMINATED, "SIGTERM"),
+    ],
+)
+def test_a_signal_stops_the_run_cleanly_and_says_where(
+    tmp_path: Path, localhost_inventory: Path, sent: signal.Signals, code: ExitCode, name: str
+) -> None:
+    """Ctrl-C (SIGINT) and a CI runner's cancel (SIGTERM) stop the run the same clean way;
+    exit 130 and 143. The child runs the CLI's own signal set-up."""
     script = (
-        "import sys\n"
+        "import json, signal, sys\n"
         "from pathlib import Path\n"
+        "from k8s_install import cli\n"
         "from k8s_install.base.output import Output\n"
         "from k8s_install.ansible.progress import execute\n"
         "from k8s_install.ansible.runner import RunRequest\n"
+        "signal.signal(signal.SIGTERM, cli._terminate)\n"
         f"r = RunRequest(playbook=Path({str(PLAYBOOKS / 'slow.yml')!r}),"
         f" inventory=Path({str(localhost_inventory)!r}),"
         f" private_dir=Path({str(tmp_path / '.k8s-install')!r}), command='test')\n"
-        "sys.exit(execute(r, Output()).exit_code)\n"
+        "result = execute(r, Output())\n"
+        "print('SIGNAL', result.as_dict()['signal'])\n"
+        "sys.exit(result.exit_code)\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", script],
@@ -115,6 +137,7 @@ def test_ctrl_c_stops_cleanly_and_says_where(tmp_path: Path, localhost_inventory
         stderr=subprocess.STDOUT,
         text=True,
         env=dict(os.environ),
+        preexec_fn=_default_signals,
     )
     deadline = time.monotonic() + 60
     events = tmp_path / ".k8s-install" / "artifacts"
@@ -128,10 +151,11 @@ def test_ctrl_c_stops_cleanly_and_says_where(tmp_path: Path, localhost_inventory
             break
         time.sleep(0.2)
     time.sleep(1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sent)
     output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == ExitCode.INTERRUPTED, output
+    assert proc.returncode == code, output
     assert "interrupted" in output
+    assert f"SIGNAL {name}" in output
     assert "stopped at play 'Slow play', task 'Wait for a long time'" in output
     assert "Never reached" not in output
 

@@ -13,7 +13,7 @@ from k8s_install.base.errors import InvalidInput, K8sInstallError
 from k8s_install.cli import cli
 from k8s_install.model import yamlfile
 from k8s_install.model.validate import problems_in
-from k8s_install.sandbox import clusterfile, image, keys, layout, podman
+from k8s_install.sandbox import clusterfile, hosts, image, keys, layout, podman
 
 
 def test_node_specs_put_control_planes_first() -> None:
@@ -92,6 +92,19 @@ def test_cluster_file_removed_only_when_unchanged(tmp_path: Path) -> None:
     assert not clusterfile.remove_if_unchanged(lay.cluster_file, written)
     written = clusterfile.write(lay, layout.node_specs(1, 1), "10.89.0.0/24")
     assert clusterfile.remove_if_unchanged(lay.cluster_file, written)
+
+
+def test_a_cluster_file_edited_since_up_wrote_it_is_kept_by_the_next_up(tmp_path: Path) -> None:
+    """`sandbox up` again on a sandbox whose cluster.yaml became a cluster repo's (addons,
+    offline, pinned versions) keeps it, marker line or not."""
+    lay = layout.layout("dev", tmp_path)
+    written = clusterfile.write(lay, layout.node_specs(1, 1), "10.89.0.0/24")
+    hosts._save_state(lay, {"cluster_digest": written})
+    assert hosts._edited_cluster_file(lay) == ""  # as written: the next up rewrites it
+    data = yaml.safe_load(lay.cluster_file.read_text())
+    data["addons"] = {"releases": [{"preset": "metrics-server"}]}
+    lay.cluster_file.write_text(yaml.safe_dump(data))  # the marker comment is gone too
+    assert hosts._edited_cluster_file(lay) == written
 
 
 def test_keys_are_private_valid_openssh_and_reused(tmp_path: Path) -> None:

@@ -5,8 +5,12 @@
 2. `sandbox up --kubernetes`: cp1 (control plane, etcd; it also serves the bundle), worker1,
    and worker2, kept out of cluster.yaml for the lifecycle tests to add (`spare`);
 3. `bundle keygen`, `bundle plan`, `bundle build --local-files --local-images`: a signed
-   bundle of our own builds; `bundle serve` on cp1;
-4. `k8s-install up --yes`: Kubespray's cluster.yml through k8s-install, offline.
+   bundle of our own builds and of the pinned engine release (the tarball in
+   K8S_INSTALL_ENGINE_TARBALL, served by nginx on loopback as the release's download URL, so
+   the bundle build verifies it against the pin); `bundle serve` on cp1;
+4. `k8s-install up --yes`: Kubespray's cluster.yml through k8s-install, offline, with the engine
+   taken from the signed bundle and verified (K8S_INSTALL_KUBESPRAY_DIR never reaches the
+   commands; only `bundle plan` reads the checkout, to list the engine's downloads).
 This machine's global kernel settings are saved before and restored after, even on failure.
 """
 
@@ -27,6 +31,7 @@ from typing import Any
 
 import yaml
 
+import test_bundle_servers as servers
 from k8s_install.engine import kubespray as engine
 from k8s_install.sandbox import hosts
 
@@ -35,6 +40,12 @@ from . import sysctls
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ENGINE_DIR = os.environ.get(engine.ENV_DIR, "")
+# The engine's release tarball, byte for byte (.ci/run makes it with git archive | gzip -n).
+ENGINE_TARBALL_ENV = "K8S_INSTALL_ENGINE_TARBALL"
+ENGINE_TARBALL = os.environ.get(ENGINE_TARBALL_ENV, "")
+# The Gateway API CRDs release asset (.ci/run assembles it: scripts/gateway-api-crds.sh).
+GATEWAY_API_CRDS_ENV = "K8S_INSTALL_GATEWAY_API_CRDS"
+GATEWAY_API_CRDS = os.environ.get(GATEWAY_API_CRDS_ENV, "")
 KEEP_ENV = "K8S_INSTALL_TEST_KEEP_CLUSTER"  # 1: leave the cluster up after the session
 # The repo of a kept cluster: the tests run on it again instead of installing a new one.
 REUSE_ENV = "K8S_INSTALL_TEST_CLUSTER_DIR"
@@ -116,7 +127,8 @@ def run_logged(
     cmd: list[str], cwd: Path, log: Path, timeout: float = 3600
 ) -> subprocess.CompletedProcess[str]:
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "NO_COLOR": "1"}
+    # The commands find the engine as a site does, in the signed bundle: never the checkout.
+    env = {k: v for k, v in os.environ.items() if k != engine.ENV_DIR} | {"NO_COLOR": "1"}
     with log.open("w") as handle:
         proc = subprocess.run(
             cmd,
@@ -204,19 +216,42 @@ def git(directory: Path, *args: str) -> None:
 
 
 def make_bundle(live: LiveCluster, artifacts: dict[str, object], out: str, config: Path) -> None:
-    """A signed bundle of these builds in `out`, planned from `config` (a cluster.yaml whose
-    plan resolves upstream URLs: the --local-files tree mirrors those)."""
+    """A signed bundle of these builds and of the engine release in `out`, planned from `config`
+    (a cluster.yaml whose plan resolves upstream URLs: the --local-files tree mirrors those)."""
     plan_file = f"plan-{out}.yaml"
     plan_cmd = ["bundle", "plan", "-c", str(config), "-o", plan_file, "--engine-dir", ENGINE_DIR]
     must(live.cli(*plan_cmd, log=f"plan-{out}"), "bundle plan")
-    plan = yaml.safe_load((live.directory / plan_file).read_text())
-    plan["engine"] = None  # the engine comes from the checkout (K8S_INSTALL_KUBESPRAY_DIR)
-    (live.directory / plan_file).write_text(yaml.safe_dump(plan))
     art = Path(str(artifacts["dir"]))
     build = ["bundle", "build", "--plan", plan_file, "-o", out, "--key", "site.key"]
     build += ["--no-wheels", "--local-files", str(art / "files")]
     build += ["--local-images", str(art / "images")]
-    must(live.cli(*build, log=f"bundle-build-{out}"), "bundle build")
+    with upstream_server(live.log_dir / "upstream-www") as mirror:
+        build += ["--mirror", mirror]
+        must(live.cli(*build, log=f"bundle-build-{out}"), "bundle build")
+
+
+GATEWAY_API_CRDS_URL = (
+    "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml"
+)
+
+
+@contextmanager
+def upstream_server(work: Path) -> Iterator[str]:
+    """nginx on loopback serving what the bundle downloads besides our builds, at the paths of
+    their upstream URLs: the engine's release tarball (ENGINE_TARBALL) and the Gateway API CRDs
+    (GATEWAY_API_CRDS); yields the `--mirror https://github.com=URL` pair. bundle build checks
+    each against its pinned sha256, as it would a download from GitHub."""
+    www = work / "www"
+    shutil.rmtree(www, ignore_errors=True)
+    for url, source in (
+        (str(engine.pin()["tarball_url"]), ENGINE_TARBALL),
+        (GATEWAY_API_CRDS_URL, GATEWAY_API_CRDS),
+    ):
+        target = www / url.removeprefix("https://")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    with servers.nginx(www, work / "nginx") as (base, _access_log):
+        yield f"https://github.com={base}/github.com"
 
 
 def logs_for(directory: Path) -> Path:
@@ -227,10 +262,20 @@ def logs_for(directory: Path) -> Path:
 
 def skip_reason() -> str:
     """Why the cluster tests cannot run here, or nothing."""
-    if not ENGINE_DIR:
+    missing = [
+        name
+        for name, value in (
+            (engine.ENV_DIR, ENGINE_DIR),
+            (ENGINE_TARBALL_ENV, ENGINE_TARBALL),
+            (GATEWAY_API_CRDS_ENV, GATEWAY_API_CRDS),
+        )
+        if not value
+    ]
+    if missing:
         return (
-            f"{engine.ENV_DIR} is not set: the cluster tests need a Kubespray v2.31.0 "
-            "checkout (see docs/testing-boundary.md)"
+            f"{' and '.join(missing)} not set: the cluster tests need a Kubespray v2.31.0 "
+            "checkout, its release tarball and the Gateway API CRDs (.ci/run makes them from "
+            "the upstream repositories; see docs/testing-boundary.md)"
         )
     if os.geteuid() != 0 or shutil.which("podman") is None:
         return "the cluster tests need root and podman (sandbox hosts)"
@@ -264,7 +309,7 @@ def install(
     """prepare(), then `k8s-install up`; yields the installed cluster."""
     with prepare(name, directory, log_dir, release=release, nodes=nodes, spare=spare) as live:
         started = time.monotonic()
-        must(live.cli("up", "--yes", "--engine-dir", ENGINE_DIR, log="up"), "k8s-install up")
+        must(live.cli("up", "--yes", log="up"), "k8s-install up")
         live.timings["up"] = time.monotonic() - started
         yield live
 

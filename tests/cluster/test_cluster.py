@@ -5,11 +5,16 @@ What the cluster reports about itself is printed, so the CI log shows it.
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
 import time
 from typing import Any
 
 import pytest
+import yaml
+
+from k8s_install.addons import kubeapi
 
 from .harness import LiveCluster, run_events
 
@@ -48,6 +53,32 @@ def test_up_ran_the_smoke_check_across_nodes(live_cluster: LiveCluster) -> None:
     for node in ("cp1", "worker1"):
         assert f"Assert that a replica on another node answered the client on {node}" in log
     assert "successful: up" in log
+
+
+def test_up_gave_the_control_machine_a_kubeconfig_and_kept_its_key_out_of_records(
+    live_cluster: LiveCluster,
+) -> None:
+    path = live_cluster.directory / ".k8s-install/kubeconfig/admin.conf"
+    assert path.stat().st_mode & 0o777 == 0o600
+    client = kubeapi.connect(path)
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}
+    assert (client.get(namespace, "") or {}).get("metadata", {}).get("name") == "kube-system"
+    user = yaml.safe_load(path.read_text())["users"][0]["user"]
+    canary = str(user["client-key-data"])[20:80]  # a stretch of the base64 key
+    key = base64.b64decode(user["client-key-data"]).decode().splitlines()[1]
+    seen = [
+        str(p)
+        for p in (live_cluster.directory / ".k8s-install/artifacts").rglob("*")
+        if p.is_file()
+        and (canary in p.read_text(errors="replace") or key in p.read_text(errors="replace"))
+    ]
+    assert seen == [], "the kubeconfig's client key reached runner artifacts"
+    history = subprocess.run(
+        ["git", "log", "-p", "--all"], cwd=live_cluster.directory, capture_output=True, text=True
+    ).stdout
+    assert canary not in history and key not in history
+    logs = " ".join(p.read_text(errors="replace") for p in live_cluster.log_dir.glob("*.log"))
+    assert canary not in logs and key not in logs
 
 
 def test_a_pod_reaches_the_other_node_by_service_name(live_cluster: LiveCluster) -> None:
@@ -128,7 +159,14 @@ def test_second_up_has_nothing_to_do(live_cluster: LiveCluster) -> None:
 
 
 LABEL = "k8s-install.test/converged"
-OUR_ROLES = {"preflight", "node_base", "bridge_network", "addons", "post_checks"}
+OUR_ROLES = {
+    "preflight",
+    "node_base",
+    "bridge_network",
+    "admin_kubeconfig",
+    "addons",
+    "post_checks",
+}
 
 
 def test_a_converge_changes_nothing_in_our_roles(live_cluster: LiveCluster) -> None:

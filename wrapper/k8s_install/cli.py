@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 import click
 
 from k8s_install import __version__
 from k8s_install.base import output_schemas
-from k8s_install.base.errors import ExitCode, InvalidInput, K8sInstallError, Problem
+from k8s_install.base.errors import (
+    ExitCode,
+    InvalidInput,
+    K8sInstallError,
+    Problem,
+    Terminated,
+    interrupt_code,
+)
 from k8s_install.base.output import Output
 from k8s_install.commands import COMMANDS
 from k8s_install.commands.common import ARGS_META, JSON_META
@@ -23,7 +33,8 @@ Exit codes:
   2  invalid input (nothing on any host was touched), or changes pending
      for `plan --detailed-exitcode` and `drift`
   3  hosts unreachable
-  130 interrupted (Ctrl-C)
+  130 interrupted (Ctrl-C, SIGINT)
+  143 terminated (SIGTERM, as CI runners cancel a job)
 
 \b
 Examples:
@@ -69,8 +80,12 @@ class _Group(click.Group):
             if not _json_mode(ctx):
                 raise
             self._fail(ctx, exc.format_message(), "", ExitCode(exc.exit_code), [])
-        except KeyboardInterrupt:
-            self._fail(ctx, "interrupted", "", ExitCode.INTERRUPTED, [])
+        except KeyboardInterrupt as exc:
+            code = interrupt_code(exc)
+            name = "SIGTERM" if code == ExitCode.TERMINATED else "SIGINT"
+            self._fail(
+                ctx, f"interrupted ({name})", "run `k8s-install up` again to resume", code, []
+            )
         return None
 
     @staticmethod
@@ -104,6 +119,12 @@ for command in COMMANDS:
     cli.add_command(command)
 
 
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main() -> None:
-    """Console entry point."""
+    """Console entry point. SIGTERM stops a run as Ctrl-C does (exit 143 instead of 130); a
+    SIGINT the caller ignores stays ignored, as `nohup` intends."""
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="k8s-install")

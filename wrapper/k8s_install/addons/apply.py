@@ -11,16 +11,16 @@ import gzip
 import io
 import tarfile
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from k8s_install.addons import helm, order, render
-from k8s_install.addons.diff import LOCAL_KUBECONFIG
+from k8s_install.addons import chart_files, helm, order, render
 from k8s_install.ansible import actions, runner
-from k8s_install.base.errors import InvalidInput
+from k8s_install.base.errors import InvalidInput, Problem
 from k8s_install.model.addon_releases import edges, expand
 from k8s_install.model.config import Cluster, with_defaults
 from k8s_install.records import applied_file
@@ -36,20 +36,35 @@ class Prepared:
     result: render.Result
 
 
-def settings(cluster: Cluster, charts_dirs: tuple[Path, ...] = ()) -> render.Settings:
+def chart_sources(cluster: Cluster, charts_dirs: tuple[Path, ...] = ()) -> render.ChartSources:
+    """Where the cluster's charts are on disk: charts_dirs, K8S_INSTALL_CHARTS, the offline
+    bundle's charts/, the cache."""
     bundle = helm.bundle_dir(cluster)
     dirs = (*charts_dirs, *((bundle / "charts",) if bundle else ()))
+    return render.ChartSources(root=cluster.root, charts_dirs=dirs)
+
+
+def settings(cluster: Cluster, charts_dirs: tuple[Path, ...] = ()) -> render.Settings:
+    sources = chart_sources(cluster, charts_dirs)
     return render.Settings(
         root=cluster.root,
-        helm=helm.default(bundle),
+        helm=helm.default(helm.bundle_dir(cluster)),
         kube_version=cluster.kubernetes_version,
-        charts_dirs=dirs,
+        charts_dirs=sources.charts_dirs,
     )
 
 
+def value_problems(cluster: Cluster) -> list[Problem]:
+    """For validate, plan and up: values the charts' values.schema.json refuse, for the charts
+    already on disk (nothing is fetched), and chart archives that are unsafe to read."""
+    return render.schema_problems(cluster.section("addons"), chart_sources(cluster))
+
+
 def archive(chart: Path, config: render.Settings) -> Path:
-    """A chart archive for the role: archives as they are, directories packaged into the cache."""
+    """A chart archive for the role: archives as they are (checked again: chart_files),
+    directories packaged into the cache."""
     if chart.is_file():
+        chart_files.check_archive(chart)
         return chart
     target = config.chart_cache() / "packaged"
     target.mkdir(parents=True, exist_ok=True)
@@ -83,8 +98,10 @@ def prepare(
     *,
     charts_dirs: tuple[Path, ...] = (),
     only_remove: str | None = None,
+    restore: Collection[str] = (),
 ) -> Prepared:
-    """Render, work out the changes against state/applied.yaml, and write the role's plan file."""
+    """Render, work out the changes against state/applied.yaml, and write the role's plan file.
+    Releases named in `restore` drifted live: the role upgrades them to the same chart."""
     config = settings(cluster, charts_dirs)
     addons = cluster.section("addons")
     result = render.render_all(addons, config, cluster.root / render.RENDERED)
@@ -107,6 +124,7 @@ def prepare(
                     "values_file": str(directory / "values.yaml"),
                     "wait": item.release.wait,
                     "timeout": item.release.timeout,
+                    "restore": change.name in restore,
                 }
             )
     removals = [{"name": c.name, "namespace": c.namespace} for c in changes if c.action == "remove"]
@@ -148,11 +166,10 @@ def extravars(
     cluster: Cluster, prepared: Prepared, kubeconfig: Path | None = None
 ) -> dict[str, Any]:
     """What the addons playbook needs (also when the up playbook imports it): the plan file, and where
-    helm runs: the first control-plane node with its admin.conf, or the controller with a
-    kubeconfig (--kubeconfig, or .k8s-install/kubeconfig/admin.conf when present)."""
-    local = kubeconfig or (
-        cluster.root / LOCAL_KUBECONFIG if (cluster.root / LOCAL_KUBECONFIG).is_file() else None
-    )
+    helm runs: the first control-plane node with its admin.conf, or, given a kubeconfig
+    (--kubeconfig), the controller. The kubeconfig `up` writes into .k8s-install/ serves reads
+    from the controller (`addons diff`, `drift`, `status`); installs stay on the node."""
+    local = kubeconfig
     variables: dict[str, Any] = {
         "k8s_install_addons_plan": str(prepared.plan_file),
         "k8s_install_addons_local": local is not None,
@@ -203,12 +220,15 @@ def applied_view(cluster: Cluster, removed: str | None = None) -> Cluster | None
     return replace(cluster, spec=view)  # the same inventory, offline_checksums too
 
 
-def run_vars(cluster: Cluster, kubeconfig: Path | None = None) -> dict[str, Any]:
+def run_vars(
+    cluster: Cluster, kubeconfig: Path | None = None, restore: Collection[str] = ()
+) -> dict[str, Any]:
     """For `up` and `apply` (whose playbooks import the addons playbook): render, write the plan, and
-    return the extra-vars. Empty when there is nothing to install or prune."""
+    return the extra-vars. Empty when there is nothing to install or prune. Releases named in
+    `restore` are upgraded to their chart again (their live objects drifted)."""
     addons = cluster.section("addons")
     if not addons.get("releases") and not (order.applied_addons(cluster.root) or {}).get(
         "releases"
     ):
         return {}
-    return extravars(cluster, prepare(cluster), kubeconfig)
+    return extravars(cluster, prepare(cluster, restore=restore), kubeconfig)

@@ -16,6 +16,15 @@ _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 _SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 
 
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader (libyaml's when PyYAML has it: a chart's CRDs run to 100,000 lines),
+    reading YAML 1.1's `=` value tag as the string it is in Kubernetes (CRDs list `=` among the
+    match operators of an enum)."""
+
+
+Loader.add_constructor("tag:yaml.org,2002:value", Loader.construct_yaml_str)
+
+
 @dataclass(frozen=True)
 class Doc:
     source: str
@@ -41,7 +50,7 @@ def parse(text: str) -> list[Doc]:
     docs: list[Doc] = []
     for chunk in _SEPARATOR.split(text):
         match = _SOURCE.search(chunk)
-        body = yaml.safe_load(chunk)
+        body = yaml.load(chunk, Loader=Loader)
         if isinstance(body, dict) and body:
             docs.append(Doc(match.group(1).strip() if match else "", redact(body)))
     return docs

@@ -19,11 +19,11 @@ from typing import Any
 
 import yaml
 
-from k8s_install.addons import manifests
+from k8s_install.addons import chart_files, manifests, values_schema
 from k8s_install.addons.helm import Helm, HelmError
 from k8s_install.addons.order import enabled, waves
 from k8s_install.base.errors import InvalidInput, K8sInstallError, Problem
-from k8s_install.model import yamlfile
+from k8s_install.model import addon_presets, yamlfile
 from k8s_install.model.addon_releases import (
     Release,
     dependencies,
@@ -36,6 +36,7 @@ RENDERED = Path("rendered") / "addons"
 ENV_CHARTS = "K8S_INSTALL_CHARTS"  # extra chart directories, os.pathsep separated
 HEADER = "# Rendered by k8s-install from cluster.yaml; do not edit. Change cluster.yaml instead.\n"
 FILES = ("release.yaml", "values.yaml", "manifest.yaml")
+SCHEMA_REFUSED = "values don't meet the specifications of the schema"
 
 
 @dataclass
@@ -72,6 +73,23 @@ class Result:
         }
 
 
+@dataclass(frozen=True)
+class ChartSources:
+    """Where charts are found on disk: the cluster repo (local paths), the search directories
+    (--charts-dir, K8S_INSTALL_CHARTS, the offline bundle's charts/) and the cache."""
+
+    root: Path
+    charts_dirs: tuple[Path, ...] = ()
+    cache: Path | None = None
+
+    def chart_cache(self) -> Path:
+        return self.cache or self.root / ".k8s-install" / "charts"
+
+    def search_dirs(self) -> list[Path]:
+        extra = [Path(p) for p in os.environ.get(ENV_CHARTS, "").split(os.pathsep) if p]
+        return [*self.charts_dirs, *extra]
+
+
 @dataclass
 class Settings:
     """Where charts come from, and what cluster to render for."""
@@ -83,12 +101,15 @@ class Settings:
     cache: Path | None = None
     workers: int | None = None  # parallel helm template runs; default twice the CPUs
 
+    @property
+    def sources(self) -> ChartSources:
+        return ChartSources(self.root, self.charts_dirs, self.cache)
+
     def chart_cache(self) -> Path:
-        return self.cache or self.root / ".k8s-install" / "charts"
+        return self.sources.chart_cache()
 
     def search_dirs(self) -> list[Path]:
-        extra = [Path(p) for p in os.environ.get(ENV_CHARTS, "").split(os.pathsep) if p]
-        return [*self.charts_dirs, *extra]
+        return self.sources.search_dirs()
 
 
 def _chart_version(path: Path) -> str | None:
@@ -103,34 +124,82 @@ def _same_version(a: str, b: str) -> bool:
     return a.lstrip("v") == b.lstrip("v")
 
 
-def locate_chart(release: Release, settings: Settings) -> Path:
-    """The chart on disk: a local path, a chart directory or archive, or a pulled archive."""
-    if release.kind == "local":
-        path = (settings.root / Path(release.chart).expanduser()).resolve()
-        if not path.exists():
+class RefusedChart(InvalidInput):
+    """A release's chart archive or directory that is unsafe to read (chart_files)."""
+
+
+def _refused(release: Release, exc: InvalidInput) -> RefusedChart:
+    return RefusedChart(
+        f"{release.path}: release '{release.name}': {exc}",
+        [Problem(f"{release.path}.chart", str(exc), exc.fix or chart_files.FIX)],
+    )
+
+
+def _local(release: Release, settings: ChartSources) -> Path:
+    """The chart directory (or archive) of a local or builtin release, checked."""
+    if release.kind == "builtin":
+        builtin = addon_presets.builtin_chart(release.chart)
+        if builtin is None:
             raise InvalidInput(
-                f"{release.path}.chart: {release.chart} does not exist",
+                f"{release.path}.chart: no chart {release.chart} ships with k8s-install",
                 [
                     Problem(
                         f"{release.path}.chart",
-                        f"no chart at {path}",
-                        "give a path relative to cluster.yaml",
+                        f"no chart {release.chart} ships with k8s-install",
+                        "use one of: "
+                        + ", ".join(
+                            addon_presets.BUILTIN + n for n in addon_presets.builtin_names()
+                        ),
                     )
                 ],
             )
-        found = _chart_version(path) if path.is_dir() else None
-        if release.version and found and not _same_version(found, release.version):
-            raise InvalidInput(
-                f"{release.path}.version: the chart at {release.chart} is {found}",
-                [
-                    Problem(
-                        f"{release.path}.version",
-                        f"pinned {release.version}, but {release.chart} has version {found}",
-                        f"set version: {found}, or update the chart",
-                    )
-                ],
-            )
-        return path
+        path = builtin
+    else:
+        path = (settings.root / Path(release.chart).expanduser()).resolve()
+    if not path.exists():
+        raise InvalidInput(
+            f"{release.path}.chart: {release.chart} does not exist",
+            [
+                Problem(
+                    f"{release.path}.chart",
+                    f"no chart at {path}",
+                    "give a path relative to cluster.yaml",
+                )
+            ],
+        )
+    found = _chart_version(path) if path.is_dir() else None
+    if release.version and found and not _same_version(found, release.version):
+        raise InvalidInput(
+            f"{release.path}.version: the chart at {release.chart} is {found}",
+            [
+                Problem(
+                    f"{release.path}.version",
+                    f"pinned {release.version}, but {release.chart} has version {found}",
+                    f"set version: {found}, or update the chart",
+                )
+            ],
+        )
+    return path
+
+
+def find_chart(release: Release, settings: ChartSources) -> Path | None:
+    """The chart on disk without fetching anything: a local or builtin chart, or a repo/OCI
+    chart's archive or directory in the search directories or the cache; None when absent."""
+    path = (
+        _local(release, settings)
+        if release.kind in ("local", "builtin")
+        else _search(release, settings)
+    )
+    if path is None:
+        return None
+    try:
+        chart_files.check(path)
+    except InvalidInput as exc:
+        raise _refused(release, exc) from None
+    return path
+
+
+def _search(release: Release, settings: ChartSources) -> Path | None:
     base = release.chart.rstrip("/").rsplit("/", 1)[-1]
     archive = f"{base}-{release.version}.tgz"
     for directory in settings.search_dirs():
@@ -141,9 +210,23 @@ def locate_chart(release: Release, settings: Settings) -> Path:
         if found and _same_version(found, release.version):
             return candidate
     cached = settings.chart_cache() / archive
-    if cached.is_file():
-        return cached
-    return _pull(release, settings, cached)
+    return cached if cached.is_file() else None
+
+
+def locate_chart(release: Release, settings: Settings) -> Path:
+    """The chart on disk: a local path, a chart directory or archive, or a pulled archive.
+    Every archive and directory is checked (chart_files) before helm reads it."""
+    found = find_chart(release, settings.sources)
+    if found is not None:
+        return found
+    base = release.chart.rstrip("/").rsplit("/", 1)[-1]
+    pulled = _pull(release, settings, settings.chart_cache() / f"{base}-{release.version}.tgz")
+    try:
+        chart_files.check(pulled)
+    except InvalidInput as exc:
+        pulled.unlink()
+        raise _refused(release, exc) from None
+    return pulled
 
 
 def _pull(release: Release, settings: Settings, target: Path) -> Path:
@@ -189,6 +272,18 @@ def template(
             "--skip-tests",
         )
     except HelmError as exc:
+        if SCHEMA_REFUSED in exc.message:
+            # A subchart's schema (the chart's own is checked before helm runs: values_schema).
+            raise InvalidInput(
+                f"{release.path}.values: release '{release.name}': {exc.message}",
+                [
+                    Problem(
+                        f"{release.path}.values",
+                        f"release '{release.name}': {exc.message}",
+                        "change the values the chart's values.schema.json refuses",
+                    )
+                ],
+            ) from None
         raise K8sInstallError(
             f"{release.path}: helm template of '{release.name}' failed: {exc.message}",
             fix=f"check the values of {release.path} against the chart's values",
@@ -235,6 +330,15 @@ def render_all(addons: dict[str, Any], settings: Settings, out_dir: Path) -> Res
     prepared = prepare(addons)
     active = [release for _, release, _ in prepared]
     charts = {release.name: locate_chart(release, settings) for release in active}
+    refused = [
+        problem
+        for _, release, values in prepared
+        for problem in values_schema.problems(
+            release, values, chart_files.load(charts[release.name])
+        )
+    ]
+    if any(p.severity == "error" for p in refused):
+        raise InvalidInput(f"addons: {len(refused)} value(s) the charts refuse", refused)
     staging_root = settings.root / ".k8s-install"
     staging_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=staging_root, prefix="render-") as work:
@@ -280,11 +384,40 @@ def _write(directory: Path, files: dict[str, str]) -> bool:
     return changed
 
 
+def schema_problems(addons: dict[str, Any], sources: ChartSources) -> list[Problem]:
+    """Values the charts' values.schema.json refuse, for every enabled release whose chart is
+    on disk already (local, builtin, search directories, the offline bundle, the cache): nothing
+    is fetched. A chart archive that is unsafe to read is reported too."""
+    try:
+        prepared = prepare(addons)
+    except InvalidInput as exc:
+        return list(exc.problems)
+    found: list[Problem] = []
+    for _, release, values in prepared:
+        try:
+            chart = find_chart(release, sources)
+        except RefusedChart as exc:
+            found += exc.problems
+            continue
+        except InvalidInput:
+            continue  # a missing local chart, or another version: `addons render` says so
+        if chart is None:
+            continue
+        try:
+            files = chart_files.load(chart)
+        except InvalidInput as exc:
+            found.append(Problem(f"{release.path}.chart", str(exc), exc.fix))
+            continue
+        found += values_schema.problems(release, values, files)
+    return found
+
+
 def chart_archives(addons: dict[str, Any], settings: Settings) -> dict[str, Path]:
     """release name -> chart archive, for every enabled repo or OCI release (pulled into the
-    cache when missing). The offline bundle copies these into its charts/ directory."""
+    cache when missing). The offline bundle copies these into its charts/ directory; local and
+    builtin charts are not in it."""
     found: dict[str, Path] = {}
     for _, release, _ in prepare(addons):
-        if release.kind != "local":
+        if release.kind in ("repo", "oci"):
             found[release.name] = locate_chart(release, settings)
     return found

@@ -69,7 +69,7 @@ LIFECYCLE: dict[str, Action] = {
     "upgrade": Action(
         "upgrade.yml",
         ("up", "upgrade"),
-        (ENGINE_VAR, "serial", "etcd_backup_fetch_dir"),
+        (ENGINE_VAR, "serial", "etcd_backup_fetch_dir", "k8s_install_upgrade_allow_not_ready"),
         vault=True,
     ),
     "addons": Action("addons.yml", ("up",), (ENGINE_VAR, *ADDON_VARS), vault=True),
@@ -116,7 +116,15 @@ IMPORTED: dict[str, str] = {
         "etcd_members"
     ),
     "post_checks.yml": "checks the cluster after a change; imported by up, scale, upgrade",
-    "pod_network.yml": "network.plugin bridge: node bridges and routes; imported by up, scale",
+    "pod_network.yml": (
+        "network.plugin bridge: node bridges and routes; imported by up, scale, upgrade"
+    ),
+    "node_prepare.yml": (
+        "the node baseline and the registry's CA before the engine; imported by up, scale, upgrade"
+    ),
+    "kubeconfig.yml": (
+        "the admin kubeconfig for the control machine, in .k8s-install/; imported by up, upgrade"
+    ),
 }
 
 

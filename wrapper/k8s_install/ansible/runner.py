@@ -23,7 +23,7 @@ import ansible_runner
 from k8s_install.ansible import ansible_cfg, inventory
 from k8s_install.ansible.events import Event, EventLog, HostStats, TaskTiming
 from k8s_install.base import resources
-from k8s_install.base.errors import ExitCode, K8sInstallError
+from k8s_install.base.errors import ExitCode, K8sInstallError, Terminated
 from k8s_install.model.config import Cluster
 
 # Parent environment variables a run may see. Everything else (tokens, cloud keys, a user's
@@ -72,9 +72,12 @@ class RunResult:
     failures: list[dict[str, str]]
     stopped_at: str = ""
     changed_tasks: list[dict[str, str]] = field(default_factory=list)
+    signal: str = ""  # SIGINT or SIGTERM, for an interrupted run
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.status == "interrupted" and self.signal == "SIGTERM":
+            return ExitCode.TERMINATED
         return {
             "successful": ExitCode.OK,
             "unreachable": ExitCode.UNREACHABLE,
@@ -101,6 +104,7 @@ class RunResult:
             "ended": self.ended,
             "artifacts": str(self.artifacts),
             "stopped_at": self.stopped_at,
+            "signal": self.signal,
             "hosts": {name: stats.as_dict() for name, stats in sorted(self.hosts.items())},
             "slowest_tasks": [t.as_dict() for t in self.slowest],
             "failures": self.failures,
@@ -236,7 +240,7 @@ def run_playbook(
     command[1:1] = playbook_options(request)  # after the ansible-playbook binary, structured
     thread = threading.Thread(target=runner.run, name=f"runner-{run_id}", daemon=True)
     thread.start()
-    interrupted = False
+    interrupted = ""  # the signal that stopped the run
     while True:
         try:
             item = events.get(timeout=0.2)
@@ -244,8 +248,8 @@ def run_playbook(
             if not thread.is_alive() and events.empty():
                 break
             continue
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as exc:
+            interrupted = interrupted or _signal_name(exc)
             cancel.set()
             continue
         if item is None:
@@ -256,8 +260,8 @@ def run_playbook(
     while thread.is_alive():
         try:
             thread.join(timeout=0.5)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as exc:
+            interrupted = interrupted or _signal_name(exc)
             cancel.set()
     while not events.empty():
         item = events.get()
@@ -268,7 +272,7 @@ def run_playbook(
             "ansible-playbook was not found beside this Python",
             fix="reinstall k8s-install with its dependencies: pip install k8s-install",
         )
-    status = _status(str(runner.status), int(runner.rc or 0), log, interrupted)
+    status = _status(str(runner.status), int(runner.rc or 0), log, bool(interrupted))
     return RunResult(
         run_id=run_id,
         command=request.command,
@@ -283,7 +287,12 @@ def run_playbook(
         failures=log.failures,
         stopped_at=log.position() if status == "interrupted" else "",
         changed_tasks=log.changed_tasks,
+        signal=interrupted or ("SIGINT" if status == "interrupted" else ""),
     )
+
+
+def _signal_name(exc: BaseException) -> str:
+    return "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
 
 
 def _enqueue(events: queue.Queue[dict[str, Any] | None], event: dict[str, Any]) -> bool:

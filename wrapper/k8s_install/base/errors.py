@@ -40,7 +40,16 @@ class ExitCode(IntEnum):
     RUN_FAILED = 1
     INVALID_INPUT = 2
     UNREACHABLE = 3
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    TERMINATED = 143  # SIGTERM, as CI runners cancel a job (128 + 15)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: every run stops the same clean way."""
+
+
+def interrupt_code(exc: BaseException) -> ExitCode:
+    return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
 
 
 @dataclass(frozen=True)

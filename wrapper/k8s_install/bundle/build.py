@@ -30,13 +30,14 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from k8s_install import __version__
+from k8s_install.addons import chart_files
 from k8s_install.ansible import offline_repo
 from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import manifest as mf
@@ -195,6 +196,8 @@ def _fill(
     log(f"fetching {len(downloads)} files")
     fetcher.fetch_all(Download(spec.url, spec.sha256, stage / path) for _k, spec, path in downloads)
     for kind, spec, path in downloads:
+        if kind == "chart":
+            chart_files.check_archive(stage / path)  # a digest vouches for bytes, not safety
         items.append(_file_item(kind, spec, path, (stage / path).stat().st_size))
 
     if plan.images or opts.local_images:
@@ -286,7 +289,7 @@ def _image_item(layout: Path, entry: dict[str, Any], ref: str, source: str) -> m
     return mf.Item(
         "image",
         f"{reference.registry}/{reference.repository}",
-        reference.tag,
+        f"{reference.tag}@{reference.digest}" if reference.digest else reference.tag,
         source,
         entry["digest"].partition(":")[2],
         sum(int(b["size"]) for b in blobs),
@@ -309,16 +312,45 @@ def _local_images(layouts: tuple[Path, ...]) -> dict[str, tuple[Path, dict[str, 
     return found
 
 
+def _pinned_locally(
+    refs: Iterable[str], local: dict[str, tuple[Path, dict[str, Any]]]
+) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Planned references pinned by digest that a --local-images image satisfies: same name and
+    tag, and the digest the reference pins. Another digest is refused: the manifests ask for
+    content the local build does not have."""
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for ref in refs:
+        reference = oci.parse_ref(ref)
+        if not reference.digest or reference.unpinned not in local:
+            continue
+        source, entry = local[reference.unpinned]
+        if entry["digest"] != reference.digest:
+            raise K8sInstallError(
+                f"{ref}: the local image {reference.unpinned} in {source} has digest "
+                f"{entry['digest']}",
+                fix="pin the digest of the local build in the addon's values, or pin by tag",
+                code=ExitCode.INVALID_INPUT,
+            )
+        found[reference.name] = (source, entry)
+    return found
+
+
 def _images(plan: Plan, layout: Path, fetcher: Fetcher, opts: Options, log: LogFn) -> list[mf.Item]:
     oci.init_layout(layout)
     local = _local_images(opts.local_images)
+    pinned = _pinned_locally(plan.images, local)
+    # A local image the manifests pin by digest is carried under its pinned name only (its tag
+    # is served as well), so the bundle holds one item for it.
+    unpinned = {oci.parse_ref(name).unpinned for name in pinned}
+    carry = {name: found for name, found in local.items() if name not in unpinned} | pinned
     items = []
-    for name, (source, entry) in sorted(local.items()):
+    for name, (source, entry) in sorted(carry.items()):
         copied = oci.copy_image(source, entry, name, layout, arch=plan.arch)
         items.append(_image_item(layout, copied, name, f"{mf.LOCAL_SOURCE}{source.resolve()}"))
-    wanted = sorted({ref for ref in plan.images if oci.parse_ref(ref).name not in local})
+    carried = local.keys() | pinned.keys()
+    wanted = sorted({ref for ref in plan.images if oci.parse_ref(ref).name not in carried})
     if local:
-        planned = sum(1 for ref in set(plan.images) if oci.parse_ref(ref).name in local)
+        planned = sum(1 for ref in set(plan.images) if oci.parse_ref(ref).name in carried)
         log(f"copied {len(local)} images from --local-images ({planned} of them planned)")
     if not wanted:
         return items

@@ -1,8 +1,9 @@
 """Helm charts of the cluster's addons, resolved through their repositories' index.yaml.
 
 A Helm repository's index names every chart version with its URL and sha256 digest, so a chart
-enters a bundle with a checksum its publisher declared, like the engine's binaries. Local charts
-live in the cluster repository already; OCI charts are reported and left out.
+enters a bundle with a checksum its publisher declared, like the engine's binaries (the build
+refuses other bytes, and checks each archive's members: addons.chart_files). Local charts live in
+the cluster repository already, builtin ones in k8s-install; OCI charts are reported and left out.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def for_cluster(
     notes = []
     for release in releases:
         if not release.enabled:
+            continue
+        if release.kind == "builtin":
+            notes.append(f"{release.name}: builtin chart {release.chart} ships with k8s-install")
             continue
         if release.kind != "repo":
             notes.append(f"{release.name}: {release.kind} chart {release.chart} is not bundled")

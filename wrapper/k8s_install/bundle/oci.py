@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import ssl
 import threading
 import urllib.error
@@ -46,33 +47,58 @@ class RegistryError(K8sInstallError):
     pass
 
 
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
 @dataclass(frozen=True)
 class Reference:
+    """registry/repository[:tag][@digest]: a digest pins the exact manifest or index."""
+
     registry: str
     repository: str
     tag: str
+    digest: str = ""
 
     @property
     def name(self) -> str:
-        return f"{self.registry}/{self.repository}:{self.tag}"
+        tag = f":{self.tag}" if self.tag else ""
+        pinned = f"@{self.digest}" if self.digest else ""
+        return f"{self.registry}/{self.repository}{tag}{pinned}"
+
+    @property
+    def unpinned(self) -> str:
+        """The name without its digest (the tag, or latest when only a digest was given)."""
+        return f"{self.registry}/{self.repository}:{self.tag or 'latest'}"
+
+    @property
+    def manifest_ref(self) -> str:
+        """What a registry is asked for: the digest when pinned, else the tag."""
+        return self.digest or self.tag
 
     def with_registry(self, registry: str) -> Reference:
-        return Reference(registry, self.repository, self.tag)
+        return dataclasses.replace(self, registry=registry)
 
 
 def parse_ref(ref: str) -> Reference:
-    """registry.k8s.io/pause:3.10 -> (registry.k8s.io, pause, 3.10); docker.io naming rules."""
+    """registry.k8s.io/pause:3.10 -> (registry.k8s.io, pause, 3.10); docker.io naming rules.
+
+    `name:tag@sha256:...` and `name@sha256:...` keep their digest; a digest of another shape
+    is refused.
+    """
+    ref, _, digest = ref.partition("@")
+    if digest and not DIGEST.match(digest):
+        raise RegistryError(
+            f"{ref}@{digest}: the digest is not sha256:<64 lowercase hex digits>",
+            fix="pin images by their sha256 digest, or by tag alone",
+            code=ExitCode.INVALID_INPUT,
+        )
     first, _, rest = ref.partition("/")
     if not rest or ("." not in first and ":" not in first and first != "localhost"):
         first, rest = "docker.io", ref
     if first == "docker.io" and "/" not in rest:
         rest = f"library/{rest}"
-    if "@" in rest:
-        repository, _, tag = rest.partition("@")
-    else:
-        repository, _, tag = rest.rpartition(":") if ":" in rest.split("/")[-1] else (rest, "", "")
-        tag = tag or "latest"
-    return Reference(first, repository, tag)
+    repository, _, tag = rest.rpartition(":") if ":" in rest.split("/")[-1] else (rest, "", "")
+    return Reference(first, repository, tag or ("" if digest else "latest"), digest)
 
 
 def digest_of(data: bytes) -> str:
@@ -199,27 +225,57 @@ def copy_image(
 ) -> dict[str, Any]:
     """Copy one image of another layout into ours, as `name`; returns its index entry.
 
-    An image index is resolved to its linux/arch manifest, as pull does.
+    An image index is resolved to its linux/arch manifest, as pull does, unless `name` pins the
+    index's digest: then the index is carried whole, every manifest it lists with it, so the
+    registry serves it by the digest the pod asks for.
     """
     init_layout(layout)
     digest = str(entry["digest"])
     _copy_blob(source, layout, digest)
     body = blob_path(layout, digest).read_bytes()
     media = str(entry.get("mediaType") or json.loads(body).get("mediaType") or OCI_MANIFEST)
-    if media in INDEX_TYPES:
+    if media in INDEX_TYPES and parse_ref(name).digest != digest:
         chosen = _platform_manifest(body, arch, name)
         return copy_image(source, chosen, name, layout, arch=arch)
-    manifest = json.loads(body)
-    for blob in [manifest["config"], *manifest["layers"]]:
+    children = _children(body, media)
+    for child in children:
+        _copy_blob(source, layout, str(child["digest"]))
+    for blob in _blob_descriptors(layout, [*children, {"digest": digest, "mediaType": media}]):
         _copy_blob(source, layout, str(blob["digest"]))
     add_to_index(layout, name, media, digest, len(body))
     return images(layout)[name]
 
 
+def _children(body: bytes, media: str) -> list[dict[str, Any]]:
+    """The manifests an index lists (none for an image manifest)."""
+    if media not in INDEX_TYPES:
+        return []
+    return [dict(m) for m in json.loads(body).get("manifests", [])]
+
+
+def _blob_descriptors(layout: Path, manifests: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Config and layer descriptors of the image manifests among `manifests`."""
+    result: list[dict[str, Any]] = []
+    for descriptor in manifests:
+        if descriptor.get("mediaType") in INDEX_TYPES:
+            continue
+        manifest = json.loads(blob_path(layout, str(descriptor["digest"])).read_bytes())
+        if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
+            continue
+        result += [manifest["config"], *manifest["layers"]]
+    return result
+
+
 def image_blobs(layout: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Descriptors of the manifest, config and layers of one image in the layout."""
-    manifest = json.loads(blob_path(layout, entry["digest"]).read_bytes())
-    return [dict(entry), manifest["config"], *manifest["layers"]]
+    """Descriptors of every blob of one image in the layout: its manifest (or index, with the
+    manifests it lists), configs and layers."""
+    body = blob_path(layout, entry["digest"]).read_bytes()
+    media = str(entry.get("mediaType") or json.loads(body).get("mediaType") or OCI_MANIFEST)
+    manifests = [dict(entry), *_children(body, media)]
+    unique: dict[str, dict[str, Any]] = {}
+    for descriptor in manifests + _blob_descriptors(layout, manifests):
+        unique.setdefault(str(descriptor["digest"]), dict(descriptor))
+    return list(unique.values())
 
 
 def write_layer(layout: Path, entries: Iterable[layers.Entry]) -> layers.LayerFile:
@@ -457,33 +513,57 @@ def pull(
     registry_mirrors: Mapping[str, str] | None = None,
     context: ssl.SSLContext | None = None,
 ) -> dict[str, Any]:
-    """Copy one image (its linux/arch manifest) into the layout; returns its index entry."""
+    """Copy one image into the layout; returns its index entry.
+
+    By tag, an index is resolved to its linux/arch manifest. A reference pinned by digest gets
+    exactly that manifest or index (checked against the digest); a pinned index comes whole,
+    with every manifest it lists and their blobs, since a registry serves an index only with
+    all of them.
+    """
     init_layout(layout)
     reference = parse_ref(ref)
     registry = Registry(endpoint_for(reference.registry, registry_mirrors or {}), context)
-    body, media = registry.get_manifest(reference.repository, reference.tag)
-    if media in INDEX_TYPES:
+    body, media = _get_checked(registry, reference.repository, reference.manifest_ref, ref)
+    manifests = [(body, media)]
+    if media in INDEX_TYPES and reference.digest:
+        manifests += [
+            _get_checked(registry, reference.repository, str(child["digest"]), ref)
+            for child in _children(body, media)
+        ]
+    elif media in INDEX_TYPES:
         chosen = _platform_manifest(body, arch, ref)
-        body, media = registry.get_manifest(reference.repository, chosen["digest"])
-    manifest = json.loads(body)
-    for blob in [manifest["config"], *manifest["layers"]]:
-        target = blob_path(layout, blob["digest"])
-        if target.exists():
+        body, media = _get_checked(registry, reference.repository, chosen["digest"], ref)
+        manifests = [(body, media)]
+    for child_body, child_media in manifests:
+        if child_media in INDEX_TYPES:
             continue
-        cached = fetcher.fetch(
-            registry.blob_url(reference.repository, blob["digest"]),
-            blob["digest"].partition(":")[2],
-            headers=registry.auth_headers(reference.repository),
-        )
-        place(cached, target)
+        manifest = json.loads(child_body)
+        for blob in [manifest["config"], *manifest["layers"]]:
+            target = blob_path(layout, blob["digest"])
+            if target.exists():
+                continue
+            cached = fetcher.fetch(
+                registry.blob_url(reference.repository, blob["digest"]),
+                blob["digest"].partition(":")[2],
+                headers=registry.auth_headers(reference.repository),
+            )
+            place(cached, target)
+    for child_body, _media in manifests[1:]:
+        write_blob(layout, child_body)
     digest = write_blob(layout, body)
     add_to_index(layout, reference.name, media, digest, len(body))
-    return {
-        "mediaType": media,
-        "digest": digest,
-        "size": len(body),
-        "annotations": {REF_NAME: reference.name, CONTAINERD_NAME: reference.name},
-    }
+    return images(layout)[reference.name]
+
+
+def _get_checked(registry: Registry, repository: str, wanted: str, ref: str) -> tuple[bytes, str]:
+    """A manifest by tag or digest; one asked for by digest must hash to it."""
+    body, media = registry.get_manifest(repository, wanted)
+    if DIGEST.match(wanted) and digest_of(body) != wanted:
+        raise RegistryError(
+            f"{ref}: the registry answered {wanted} with a manifest of digest {digest_of(body)}",
+            fix="the registry or its mirror serves other content than the digest pins",
+        )
+    return body, media
 
 
 def target_repository(name: str) -> Reference:
@@ -502,22 +582,34 @@ def push(
 
     registry.k8s.io/pause:3.10 becomes <registry>/pause:3.10, quay.io/calico/node:v3 becomes
     <registry>/calico/node:v3: the layout Kubespray expects when every *_image_repo points at
-    registry_host.
+    registry_host. An index goes after every manifest it lists; each manifest is put under its
+    tag, or its digest when it has no tag, and is then served by digest too.
     """
     registry = Registry(base_url, context)
     for name, entry in sorted(images(layout).items()):
         if only is not None and name not in only:
             continue
         reference = parse_ref(name)
-        manifest = json.loads(blob_path(layout, entry["digest"]).read_bytes())
-        for blob in [manifest["config"], *manifest["layers"]]:
-            registry.push_blob(
-                reference.repository, blob["digest"], blob_path(layout, blob["digest"])
-            )
+        children = _children_of(layout, entry)
+        manifests = {str(entry["digest"])} | {str(child["digest"]) for child in children}
+        for blob in image_blobs(layout, entry):
+            if str(blob["digest"]) not in manifests:
+                registry.push_blob(
+                    reference.repository, blob["digest"], blob_path(layout, blob["digest"])
+                )
+        for child in children:
+            body = blob_path(layout, child["digest"]).read_bytes()
+            media = str(child.get("mediaType") or json.loads(body).get("mediaType"))
+            registry.put_manifest(reference.repository, str(child["digest"]), body, media)
         registry.put_manifest(
             reference.repository,
-            reference.tag,
+            reference.tag or str(entry["digest"]),
             blob_path(layout, entry["digest"]).read_bytes(),
             entry["mediaType"],
         )
         yield name
+
+
+def _children_of(layout: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    body = blob_path(layout, entry["digest"]).read_bytes()
+    return _children(body, str(entry.get("mediaType") or json.loads(body).get("mediaType")))

@@ -120,7 +120,7 @@ class Fetcher:
         if got != sha256:
             part.unlink()
             raise DownloadError(
-                f"{real_url}: sha256 is {got}, the engine declares {sha256}",
+                f"{real_url}: sha256 is {got}, the plan declares {sha256}",
                 fix="the source or mirror serves a different file; nothing was kept",
             )
         part.replace(target)

@@ -67,6 +67,7 @@ class Report:
     extra: list[str] = field(default_factory=list)
     from_base: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # refused members: links, devices, escapes
+    kubernetes_version: str = ""  # from the signed manifest, once its signature checked out
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
@@ -169,6 +170,7 @@ def _check_signature(raw: bytes, signature: bytes | None, key: Path, report: Rep
 def _compare(
     manifest: mf.Manifest, seen: dict[str, tuple[str, int]], base: Path | None, report: Report
 ) -> None:
+    report.kubernetes_version = str(manifest.metadata.get("kubernetes_version") or "")
     for path, entry in sorted(manifest.files.items()):
         if entry.in_base and path not in seen:
             if base is None:

@@ -314,6 +314,11 @@ def addon_drift(cluster: Cluster) -> tuple[list[dict[str, Any]], list[str]]:
     return [dict(r) for r in releases], []
 
 
+def drifted_releases(releases: list[dict[str, Any]]) -> list[str]:
+    """Names of the addon releases whose live objects differ from what Git renders."""
+    return [str(r.get("name")) for r in releases if r.get("status") == "drifted"]
+
+
 # The whole check.
 
 
@@ -421,6 +426,7 @@ def summary(report: DriftReport) -> list[str]:
         if addon.get("status") in ADDON_DRIFT:
             name = f"{addon.get('namespace', '')}/{addon.get('name', '')}".strip("/")
             lines.append(f"{addon.get('status')} addon release {name}")
+    lines += addons_drift.summary_lines(report.addons)
     for host in report.unreachable:
         lines.append(f"unreachable {host}: not checked")
     for unchecked in report.unchecked:

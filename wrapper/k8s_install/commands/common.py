@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 import click
 from rich.markup import escape
 
+from k8s_install.addons import apply as addons_apply
+from k8s_install.base.errors import InvalidInput
 from k8s_install.base.output import Output
 from k8s_install.bundle import offline_checksums
 from k8s_install.model import config
@@ -61,6 +63,19 @@ def load_cluster(config_path: Path) -> Cluster:
     inventory is the same whichever command writes it.
     """
     return offline_checksums.attach(config.load(config_path))
+
+
+def check_addon_values(cluster: Cluster) -> None:
+    """Stop (exit 2) before any host is touched when a chart's values.schema.json refuses a
+    release's values, or a chart archive on disk is unsafe to read."""
+    problems = addons_apply.value_problems(cluster)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise InvalidInput(
+            f"{cluster.path}: {len(errors)} problem(s) with the addons' charts; nothing was "
+            "changed on any host",
+            problems,
+        )
 
 
 def output() -> Output:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from k8s_install.addons import drift as addons_drift
 from k8s_install.base.output import Output
 from k8s_install.checks import drift
 from k8s_install.commands.common import (
@@ -77,6 +78,8 @@ def _show_drift(out: Output, report: drift.DriftReport) -> None:
         for key in ("values_diff", "manifest_diff"):
             for line in str(addon.get(key) or "").splitlines()[:50]:
                 out.info(f"    {escape(line)}")
+        for line in addons_drift.summary_lines([addon]):
+            out.info(f"    [red]{escaped(line.split(': ', 1)[1])}[/red]")
     for note in report.notes:
         out.info(f"[dim]{escaped(note)}[/dim]")
     verdict = "[red]drift found[/red]" if report.has_drift else "[green]no drift[/green]"

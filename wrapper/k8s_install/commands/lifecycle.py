@@ -7,13 +7,20 @@ from pathlib import Path
 
 import click
 
+from k8s_install.addons import drift as addons_drift
 from k8s_install.addons.apply import run_vars
 from k8s_install.ansible import actions as action_table
 from k8s_install.ansible import security
 from k8s_install.base.errors import ExitCode, InvalidInput
 from k8s_install.base.output import Output
 from k8s_install.checks import drift
-from k8s_install.commands.common import config_option, json_option, load_cluster, output
+from k8s_install.commands.common import (
+    check_addon_values,
+    config_option,
+    json_option,
+    load_cluster,
+    output,
+)
 from k8s_install.engine import kubespray
 from k8s_install.lifecycle import apply, backup, plan
 from k8s_install.model import config
@@ -76,13 +83,34 @@ ADDON_ACTIONS = {
 PUBLISHING_COMMANDS = set(action_table.COMMANDS["publish_record"].commands)
 
 
-def _check_drift(cluster: config.Cluster, fail_on_drift: bool, out: Output) -> None:
-    """Warn (or, with --fail-on-drift, stop) when the hosts moved away from what Git applied."""
+def _check_drift(cluster: config.Cluster, fail_on_drift: bool, out: Output) -> list[str]:
+    """Warn (or, with --fail-on-drift, stop) when the hosts moved away from what Git applied.
+    Returns the addon releases whose live objects drifted: the run restores them."""
     report = drift.detect(cluster, out)
     if not report.has_drift:
-        return
+        return []
     for line in drift.summary(report):
         out.warn(line)
+    _refuse_or_overwrite(fail_on_drift, out)
+    return drift.drifted_releases(report.addons)
+
+
+def _check_addon_drift(cluster: config.Cluster, fail_on_drift: bool, out: Output) -> list[str]:
+    """With nothing planned, only the addons' live objects are compared (no Ansible run):
+    the addon releases that drifted, after the same warning or refusal as _check_drift."""
+    releases, notes = drift.addon_drift(cluster)
+    for note in notes:
+        out.warn(note)
+    drifted = drift.drifted_releases(releases)
+    if not drifted:
+        return []
+    for line in addons_drift.summary_lines(releases):
+        out.warn(line)
+    _refuse_or_overwrite(fail_on_drift, out)
+    return drifted
+
+
+def _refuse_or_overwrite(fail_on_drift: bool, out: Output) -> None:
     if fail_on_drift:
         raise InvalidInput(
             "the hosts drifted from what Git says was applied; nothing was changed",
@@ -134,6 +162,7 @@ def _run(
     engine_dir: Path | None,
     allow_dirty: bool,
     extravars: dict[str, object] | None = None,
+    restore: list[str] | None = None,
 ) -> None:
     out = output()
     security.vault_password_file(cluster)  # fails before any host is contacted
@@ -149,7 +178,7 @@ def _run(
         # The mandatory pre-upgrade snapshot is copied to the control machine too.
         variables["etcd_backup_fetch_dir"] = str(_backup_folder(cluster))
     if any(a.kind in ADDON_ACTIONS for a in actions):
-        variables.update(run_vars(cluster))
+        variables.update(run_vars(cluster, restore=restore or ()))
     done = apply.apply(
         cluster, the_plan, found, out, command=command, actions=actions, extravars=variables
     )
@@ -199,6 +228,7 @@ def plan_command(config_path: Path, fmt: str, detailed_exitcode: bool) -> None:
     """
     out = output()
     cluster = config.load(config_path)
+    check_addon_values(cluster)
     the_plan = apply.make_plan(cluster)
     if out.json_mode:
         out.emit(the_plan.as_dict())
@@ -256,6 +286,7 @@ def up(
     """
     out = output()
     cluster = load_cluster(config_path)
+    check_addon_values(cluster)
     the_plan = apply.make_plan(cluster)
     if converge:
         the_plan = plan.with_converge(the_plan, cluster.spec)
@@ -263,13 +294,22 @@ def up(
         _show_plan(the_plan, out)
     if the_plan.blocked:
         raise _blocked(the_plan)
+    restore: list[str] = []
     if not the_plan.changes:
-        if out.json_mode:
-            out.emit_line({"type": "apply", "plan": the_plan.as_dict(), "runs": []})
-        return
-    _verify_bundle(cluster, list(the_plan.actions), out)
-    if not skip_drift_check:
-        _check_drift(cluster, fail_on_drift, out)
+        if not skip_drift_check:
+            restore = _check_addon_drift(cluster, fail_on_drift, out)
+        if not restore:
+            if out.json_mode:
+                out.emit_line({"type": "apply", "plan": the_plan.as_dict(), "runs": []})
+            return
+        the_plan = plan.with_restore(the_plan, restore)
+        if not out.json_mode:
+            _show_plan(the_plan, out)
+        _verify_bundle(cluster, list(the_plan.actions), out)
+    else:
+        _verify_bundle(cluster, list(the_plan.actions), out)
+        if not skip_drift_check:
+            restore = _check_drift(cluster, fail_on_drift, out)
     _confirm(yes, f"Apply {len(the_plan.actions)} action(s) to {cluster.name}?")
     _run(
         cluster,
@@ -278,6 +318,7 @@ def up(
         command="up",
         engine_dir=engine_dir,
         allow_dirty=allow_dirty,
+        restore=restore,
     )
 
 
@@ -400,9 +441,19 @@ def remove_node(
     show_default=True,
     help="How many workers upgrade at once (a number or a percentage).",
 )
+@click.option(
+    "--allow-not-ready",
+    is_flag=True,
+    help="Upgrade even when a node is not Ready (refused by default, before anything changes).",
+)
 @json_option
 def upgrade(
-    config_path: Path, yes: bool, engine_dir: Path | None, allow_dirty: bool, batch: str
+    config_path: Path,
+    yes: bool,
+    engine_dir: Path | None,
+    allow_dirty: bool,
+    batch: str,
+    allow_not_ready: bool,
 ) -> None:
     """Upgrade Kubernetes to kubernetes.version in cluster.yaml, one minor at a time.
 
@@ -415,6 +466,7 @@ def upgrade(
     Examples:
       k8s-install upgrade
       k8s-install upgrade --batch 1 --yes
+      k8s-install upgrade --allow-not-ready     # a node is down and stays down
     """
     out = output()
     cluster = load_cluster(config_path)
@@ -430,7 +482,7 @@ def upgrade(
         command="upgrade",
         engine_dir=engine_dir,
         allow_dirty=allow_dirty,
-        extravars={"serial": batch},
+        extravars={"serial": batch, "k8s_install_upgrade_allow_not_ready": allow_not_ready},
     )
 
 

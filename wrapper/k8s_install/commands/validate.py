@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from k8s_install.addons.apply import value_problems
 from k8s_install.base.errors import ExitCode, InvalidInput, Problem
 from k8s_install.commands.common import config_option, json_option, output
-from k8s_install.model import yamlfile
+from k8s_install.model import config, yamlfile
 from k8s_install.model.schema import TOP_LEVEL_KEYS
 from k8s_install.model.validate import problems_in
 
@@ -20,6 +21,9 @@ def validate(config_path: Path) -> None:
     """Check cluster.yaml without contacting any host.
 
     Every problem is reported in one pass, with its field path and the fix.
+    Addon values are checked against their charts' values.schema.json when the
+    charts are on disk (--charts-dir dirs, K8S_INSTALL_CHARTS, the offline bundle,
+    the chart cache); nothing is downloaded.
     Exits 0 when valid (warnings allowed), 2 when not.
 
     \b
@@ -41,6 +45,9 @@ def validate(config_path: Path) -> None:
         out.error(str(exc), exc.fix)
         raise click.exceptions.Exit(ExitCode.INVALID_INPUT) from None
     problems = problems_in(doc)
+    if not [p for p in problems if p.severity == "error"]:
+        # The charts on disk (never fetched) check the values against their schemas.
+        problems += value_problems(config.from_document(doc, config_path))
     errors = [p for p in problems if p.severity == "error"]
     if out.json_mode:
         out.emit(

@@ -1,8 +1,9 @@
 """Plan, then apply: each planned action becomes one Ansible run, recorded in the cluster repo.
 
-A plan without actions runs nothing at all. Runs stop at the first failure; the applied state
-moves only when every action of the plan succeeded. With an offline bundle, `verify_bundle`
-checks it (signature and every file) before anything runs.
+A plan without actions runs nothing at all. Runs stop at the first failure; every action that
+succeeds advances the applied state by what it did (lifecycle/advance.py), so the next `up`
+resumes at the action that failed. With an offline bundle, `verify_bundle` checks it
+(signature and every file) before anything runs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from k8s_install.base.output import Output
 from k8s_install.bundle import engine_source, tls
 from k8s_install.bundle import verify as verifier
 from k8s_install.engine import kubespray
+from k8s_install.lifecycle import advance
 from k8s_install.lifecycle import plan as planning
 from k8s_install.model import config
 from k8s_install.model.config import Cluster
@@ -110,6 +112,7 @@ def verify_bundle(
         )
     report = verifier.verify(bundle, key)
     if report.ok:
+        _check_bundle_version(cluster, bundle, report)
         return report
     if report.links:  # refused before the signature is read: nothing is read through a link
         problem = f"links or special files, refused: {', '.join(report.links)}"
@@ -130,6 +133,19 @@ def verify_bundle(
         fix="copy the bundle again (or rebuild it with `k8s-install bundle build`), then check "
         f"it with `k8s-install bundle verify {bundle} --key {key}`",
     )
+
+
+def _check_bundle_version(cluster: Cluster, bundle: Path, report: verifier.Report) -> None:
+    """A bundle carries the files of one Kubernetes version: it must be cluster.yaml's (an
+    upgrade takes the new version's files from it)."""
+    carried = report.kubernetes_version
+    if carried and carried != cluster.kubernetes_version:
+        raise InvalidInput(
+            f"the offline bundle {bundle} carries Kubernetes {carried}, but kubernetes.version "
+            f"is {cluster.kubernetes_version}; nothing was run",
+            fix=f"build a bundle for {cluster.kubernetes_version} (`k8s-install bundle plan`, "
+            "then `k8s-install bundle build`) and point offline.bundle at it",
+        )
 
 
 def removal_cluster(cluster: Cluster, node: dict[str, Any]) -> Cluster:
@@ -212,11 +228,21 @@ def request_for(
 
 
 def _record(
-    cluster: Cluster, result: RunResult, *, command: str, applied: bool, action: planning.Action
+    cluster: Cluster, result: RunResult, *, command: str, action: planning.Action
 ) -> str | None:
-    """The one place runs are recorded: runs/<id>.yaml and a commit."""
+    """The one place runs are recorded: runs/<id>.yaml and a commit. A successful action
+    advances state/applied.yaml by what it did; a reset removes it."""
     extra = {"action": action.kind, "summary": action.summary, "limit": list(action.limit)}
-    return runs.commit_run(cluster, result, command=command, applied=applied, extra=extra)
+    ok = result.exit_code == ExitCode.OK
+    before = applied_file.applied_spec(cluster.root)
+    state = advance.after(before, cluster.spec, action)
+    if ok and action.kind == "reset":
+        # Nothing is installed any more: the next plan is a first install. The record's
+        # commit carries the deletion.
+        applied_file.applied_path(cluster.root).unlink(missing_ok=True)
+    applied = ok and state is not None and state != before
+    view = replace(cluster, spec=state) if applied and state is not None else cluster
+    return runs.commit_run(view, result, command=command, applied=applied, extra=extra)
 
 
 def apply(
@@ -235,21 +261,13 @@ def apply(
     run = execute or progress.execute
     chosen = the_plan.actions if actions is None else tuple(actions)
     done = Applied(the_plan, engine=found)
-    for index, action in enumerate(chosen):
+    for action in chosen:
         out.info(f"[bold]{action.kind}[/bold]: {action.summary}")
         request = request_for(cluster, action, found, command=command, extravars=extravars)
         result = run(request, out)
         done.results.append((action, result))
-        last = index == len(chosen) - 1
-        whole_plan = len(chosen) == len(the_plan.actions)
-        applied = result.exit_code == ExitCode.OK and last and whole_plan
-        applied = applied and action.kind != "reset"  # a reset applies nothing
-        if action.kind == "reset" and result.exit_code == ExitCode.OK:
-            # Nothing is installed any more: the next plan is a first install. The record's
-            # commit carries the deletion.
-            applied_file.applied_path(cluster.root).unlink(missing_ok=True)
         if record_runs:
-            run_id = _record(cluster, result, command=command, applied=applied, action=action)
+            run_id = _record(cluster, result, command=command, action=action)
             if run_id:
                 done.records.append(run_id)
         if result.exit_code != ExitCode.OK:

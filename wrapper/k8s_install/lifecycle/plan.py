@@ -7,7 +7,7 @@ apply module turns each action into one Ansible run; a plan with no actions runs
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from k8s_install.addons import order
@@ -18,8 +18,11 @@ from k8s_install.model.config import with_defaults
 # The kinds of action, in the order they are applied (their playbooks: ansible/actions.py).
 ORDER = list(action_table.LIFECYCLE)
 
+# A key of the applied state, not a setting: removed etcd members whose reconfiguration of the
+# others (etcd_leave) has not run yet (lifecycle/advance.py).
+ETCD_LEAVE_PENDING = "k8s_install_etcd_leave_pending"
 # Settings compared on their own, not as "other settings".
-OWN_SECTIONS = ("nodes", "addons", "kubernetes.version", "engine.release")
+OWN_SECTIONS = ("nodes", "addons", "kubernetes.version", "engine.release", ETCD_LEAVE_PENDING)
 # How k8s-install reaches hosts: a change needs no run of its own (the next run uses it).
 CONNECTION = ("access",)
 CONNECTION_NODE_FIELDS = ("ssh_user", "ssh_port")
@@ -231,6 +234,7 @@ def compare(
         n for n in added if "control-plane" in _roles(new_nodes[n]) and n not in joins_etcd
     ]
     leaves_etcd = [n for n in removed if "etcd" in _roles(old_nodes[n])]
+    leaves_etcd += [str(n) for n in applied.get(ETCD_LEAVE_PENDING) or [] if n not in leaves_etcd]
     workers_added = [n for n in added if n not in joins_etcd]
     converge_reasons = list(settings)
     if joins_control_plane:
@@ -322,7 +326,7 @@ def _etcd_join(joining: list[str], desired: dict[str, Any]) -> Action:
         nodes=tuple(hosts),
         limit=ETCD_JOIN_LIMIT,
         details=tuple(f"etcd member joins: {n}" for n in joining),
-        data={"members": members},
+        data={"members": members, "joining": list(joining)},
     )
 
 
@@ -517,6 +521,20 @@ def _addons_change(desired: dict[str, Any], applied: dict[str, Any]) -> Action |
         details=tuple(details),
         data=data,
     )
+
+
+def with_restore(plan: Plan, releases: list[str]) -> Plan:
+    """A plan with nothing to change, plus the addon releases whose live objects drifted:
+    the addons play upgrades each to its own chart and values again."""
+    names = ", ".join(releases)
+    action = Action(
+        "addons",
+        f"Addons only: restore the drifted live objects of {names} to what Git renders "
+        "(helm upgrade to the same chart and values).",
+        details=tuple(f"restore {name}" for name in releases),
+        data={"restore": list(releases)},
+    )
+    return replace(plan, actions=(*plan.actions, action))
 
 
 # Output

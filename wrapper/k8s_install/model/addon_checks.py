@@ -7,7 +7,10 @@ import re
 from collections import Counter
 from typing import Any
 
+import yaml
+
 from k8s_install.base.errors import Problem, shown
+from k8s_install.model import addon_presets
 from k8s_install.model.addon_globals import Resolver, globals_problems
 from k8s_install.model.addon_releases import (
     Release,
@@ -34,6 +37,7 @@ def problems(addons: dict[str, Any]) -> list[Problem]:
     for release in releases:
         found += _release(release)
     found += _dependencies(releases)
+    found += _presets(releases)
     resolver = Resolver(globals_of(addons))
     for release in releases:
         found += resolve_values(release, resolver.globals, resolver)[1]
@@ -43,7 +47,7 @@ def problems(addons: dict[str, Any]) -> list[Problem]:
 def _release(release: Release) -> list[Problem]:
     found: list[Problem] = []
     version = release.version
-    if release.kind != "local" or version:
+    if release.kind not in ("local", "builtin") or version:
         if not version:
             found.append(Problem(f"{release.path}.version", "no chart version", PIN_FIX))
         elif not PINNED.match(version):
@@ -78,6 +82,8 @@ def _release(release: Release) -> list[Problem]:
                 "add repo: URL, use an oci:// reference, or write a local path as ./charts/NAME",
             )
         )
+    if release.kind == "builtin":
+        found += _builtin(release)
     if not DURATION.match(release.timeout):
         found.append(
             Problem(
@@ -86,6 +92,72 @@ def _release(release: Release) -> list[Problem]:
                 "write it like 90s, 5m or 1h30m",
             )
         )
+    return found
+
+
+def _builtin(release: Release) -> list[Problem]:
+    chart = addon_presets.builtin_chart(release.chart)
+    if chart is None:
+        known = ", ".join(addon_presets.BUILTIN + n for n in addon_presets.builtin_names())
+        return [
+            Problem(
+                f"{release.path}.chart",
+                f"no chart {shown(release.chart)} ships with k8s-install",
+                f"use one of: {known}",
+            )
+        ]
+    if release.repo:
+        return [
+            Problem(
+                f"{release.path}.repo",
+                "a builtin:// chart takes no repo",
+                "remove repo:; the chart ships with k8s-install",
+            )
+        ]
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    shipped = str(meta.get("version", "")) if isinstance(meta, dict) else ""
+    if release.version and release.version.lstrip("v") != shipped.lstrip("v"):
+        return [
+            Problem(
+                f"{release.path}.version",
+                f"{release.chart} ships with k8s-install at version {shipped}, not "
+                f"{shown(release.version)}",
+                f"set version: {shipped}, or leave version out",
+            )
+        ]
+    return []
+
+
+def _presets(releases: list[Release]) -> list[Problem]:
+    """Deprecated presets (a warning), and presets whose required releases are missing."""
+    found: list[Problem] = []
+    active = [r for r in releases if r.enabled]
+    for release in active:
+        preset = addon_presets.presets().get(release.preset or "")
+        if preset is None:
+            continue
+        if preset.deprecated:
+            instead = f"use the {preset.replacement} preset" if preset.replacement else ""
+            found.append(
+                Problem(
+                    f"{release.path}.preset",
+                    f"preset {preset.name} is deprecated: {preset.deprecated}",
+                    instead or "move to a maintained replacement",
+                    severity="warning",
+                )
+            )
+        for needed in preset.requires:
+            if not any(
+                other is not release and needed in (other.name, other.preset) for other in active
+            ):
+                found.append(
+                    Problem(
+                        f"{release.path}.preset",
+                        f"'{release.name}' (preset {preset.name}) needs an enabled {needed} "
+                        "release, which installs before it",
+                        f"add `- preset: {needed}` to addons.releases, or remove '{release.name}'",
+                    )
+                )
     return found
 
 

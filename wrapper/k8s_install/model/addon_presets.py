@@ -1,9 +1,14 @@
-"""The built-in presets: data files under data/addons/presets/, one YAML file per addon."""
+"""The built-in presets: data files under data/addons/presets/, one YAML file per addon.
+
+A preset names a chart of a Helm repository (`chart` with `repo`), or one of the small charts
+shipped with k8s-install under data/addons/charts/ (`chart: builtin://NAME`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -21,6 +26,9 @@ class Preset:
     namespace: str
     depends_on: tuple[str, ...] = ()
     values: dict[str, Any] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()  # releases (by name or preset) that must be enabled too
+    deprecated: str = ""  # why validate warns about it
+    replacement: str = ""  # the preset to use instead
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -31,6 +39,7 @@ class Preset:
             "version": self.version,
             "namespace": self.namespace,
             "depends_on": list(self.depends_on),
+            "deprecated": self.deprecated,
         }
 
 
@@ -49,9 +58,32 @@ def presets() -> dict[str, Preset]:
             namespace=str(data["namespace"]),
             depends_on=tuple(data.get("depends_on") or ()),
             values=dict(data.get("values") or {}),
+            requires=tuple(data.get("requires") or ()),
+            deprecated=" ".join(str(data.get("deprecated") or "").split()),
+            replacement=str(data.get("replacement") or ""),
         )
     return found
 
 
 def get(name: str) -> Preset:
     return presets()[name]
+
+
+BUILTIN = "builtin://"
+
+
+def builtin_charts_dir() -> Path:
+    return data_dir("data") / "addons" / "charts"
+
+
+def builtin_chart(reference: str) -> Path | None:
+    """The shipped chart directory a `builtin://NAME` reference names, or None."""
+    name = reference.removeprefix(BUILTIN)
+    if not name or "/" in name or name.startswith("."):
+        return None
+    path = builtin_charts_dir() / name
+    return path if (path / "Chart.yaml").is_file() else None
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.name for p in builtin_charts_dir().iterdir() if (p / "Chart.yaml").is_file())

@@ -40,9 +40,11 @@ class Release:
 
     @property
     def kind(self) -> str:
-        """repo, oci or local."""
+        """repo, oci, builtin (a chart shipped with k8s-install) or local."""
         if self.chart.startswith("oci://"):
             return "oci"
+        if self.chart.startswith(addon_presets.BUILTIN):
+            return "builtin"
         return "repo" if self.repo else "local"
 
     def source(self) -> str:

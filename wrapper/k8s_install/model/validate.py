@@ -12,7 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from k8s_install.base.errors import Problem, shown
-from k8s_install.model import addon_checks, engine_releases, names
+from k8s_install.model import addon_checks, addon_engine, engine_releases, names
 from k8s_install.model.schema import CLUSTER_SCHEMA, NAME_PATTERN, OWN_PLUGINS, TAINT_PATTERN
 from k8s_install.model.yamlfile import Document, PathKey, Vaulted, format_path
 
@@ -90,6 +90,7 @@ def problems_in(doc: Document) -> list[Problem]:
     addons = data.get("addons")
     if isinstance(addons, dict):
         problems += addon_checks.problems(addons)
+        problems += addon_engine.problems(data)
     return sorted(set(problems), key=lambda p: (p.severity != "error", p.path, p.message))
 
 

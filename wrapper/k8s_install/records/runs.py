@@ -24,7 +24,7 @@ import yaml
 from k8s_install import __version__
 from k8s_install.ansible import inventory, runner
 from k8s_install.ansible.runner import RunResult
-from k8s_install.base.errors import InvalidInput, K8sInstallError, Problem
+from k8s_install.base.errors import InvalidInput, K8sInstallError, Problem, Terminated
 from k8s_install.model.config import Cluster
 from k8s_install.records import applied_file, git_repo
 
@@ -152,6 +152,7 @@ def build(
             for f in (result.failures if result is not None else [])
         ],
         "stopped_at": result.stopped_at if result is not None else "",
+        "signal": result.signal if result is not None else "",
         "log": f".k8s-install/artifacts/{rid}/",
     }
     extra.pop("bundle_version", None)
@@ -198,22 +199,25 @@ def _tracked(root: Path, path: str) -> bool:
 
 
 @contextmanager
-def _deferred_interrupt() -> Iterator[list[bool]]:
-    """Hold Ctrl-C while the record is written and committed; re-raise it afterwards."""
-    pending = [False]
+def _deferred_interrupt() -> Iterator[list[int]]:
+    """Hold Ctrl-C and SIGTERM while the record is written and committed; re-raise them after."""
+    pending: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield pending
         return
 
-    def hold(_signum: int, _frame: FrameType | None) -> None:
-        pending[0] = True
+    def hold(signum: int, _frame: FrameType | None) -> None:
+        pending.append(signum)
 
-    previous = signal.signal(signal.SIGINT, hold)
+    previous = {number: signal.signal(number, hold) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield pending
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if pending[0]:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if signal.SIGTERM in pending:
+        raise Terminated
+    if pending:
         raise KeyboardInterrupt
 
 

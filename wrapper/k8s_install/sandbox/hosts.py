@@ -205,9 +205,11 @@ def up(
     if subnet:
         subnet = check_subnet(subnet, nodes)
     spec = image.spec_for(extra_packages, kubernetes=kubernetes)
-    if lay.cluster_file.exists() and not lay.cluster_file.read_text().startswith(
+    kept = _edited_cluster_file(lay)
+    foreign = lay.cluster_file.exists() and not lay.cluster_file.read_text().startswith(
         clusterfile.MARKER
-    ):
+    )
+    if foreign and not kept:
         clusterfile.write(lay, specs, "0.0.0.0/32")  # raises InvalidInput, nothing touched yet
     podman.podman_path()  # missing podman is named before anything else
     _require_root()
@@ -258,7 +260,11 @@ def up(
     keys.write_known_hosts(lay.known_hosts, known)
     br = _ensure_bridge(lay, log)
     ready.wait_ready(lay, hosts, timeout, log, br)
-    written = clusterfile.write(lay, specs, net, kubernetes)
+    if kept:
+        log(f"{lay.cluster_file} changed since `sandbox up` wrote it: kept as it is")
+        written = kept
+    else:
+        written = clusterfile.write(lay, specs, net, kubernetes)
     _save_state(
         lay,
         {
@@ -270,6 +276,15 @@ def up(
         },
     )
     return _info(lay, net, tag, hosts)
+
+
+def _edited_cluster_file(lay: Layout) -> str:
+    """The digest `up` recorded for cluster.yaml, when the file has changed since `up` wrote
+    it (a cluster repo built on the sandbox): it is kept. Empty otherwise."""
+    recorded = str(_load_state(lay).get("cluster_digest") or "")
+    if not recorded or not lay.cluster_file.is_file():
+        return ""
+    return recorded if clusterfile.digest(lay.cluster_file.read_text()) != recorded else ""
 
 
 def _info(lay: Layout, subnet: str, tag: str, hosts: list[HostInfo]) -> SandboxInfo:
