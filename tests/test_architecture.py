@@ -121,7 +121,7 @@ def test_lifecycle_actions_get_the_engine_and_commands_run_what_they_say() -> No
 
 def markdown_table() -> str:
     rows = actions.table()
-    columns = ["action", "kind", "playbook", "commands", "extravars", "vault"]
+    columns = ["action", "kind", "playbook", "commands", "extravars", "vault", "minutes"]
     lines = [
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---" for _ in columns) + "|",

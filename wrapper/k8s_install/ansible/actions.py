@@ -37,23 +37,30 @@ TRUST_VAR = "registry_trust_ca_file"
 
 @dataclass(frozen=True)
 class Action:
-    """One row: the playbook, who runs it, the extra-vars the CLI may pass, and the vault."""
+    """One row: the playbook, who runs it, the extra-vars the CLI may pass, the vault, and how
+    long a run is expected to take (with an SSH CA, its certificate's validity before the
+    margin, access.ssh_ca.margin_minutes)."""
 
     playbook: str
     commands: tuple[str, ...]
     extravars: tuple[str, ...] = ()
     vault: bool = True  # every playbook starts with vault.yml
+    minutes: int = 15
 
 
 # Lifecycle actions, in the order a plan applies them.
 LIFECYCLE: dict[str, Action] = {
-    "install": Action("up.yml", ("up",), (ENGINE_VAR, TRUST_VAR, *ADDON_VARS), vault=True),
+    "install": Action(
+        "up.yml", ("up",), (ENGINE_VAR, TRUST_VAR, *ADDON_VARS), vault=True, minutes=90
+    ),
     "facts": Action("facts.yml", ("up", "scale", "remove-node"), (ENGINE_VAR,), vault=True),
     "etcd_join": Action(
         "etcd_members.yml", ("up",), (ENGINE_VAR, TRUST_VAR, *ETCD_MEMBERS_VARS), vault=True
     ),
-    "converge": Action("up.yml", ("up",), (ENGINE_VAR, TRUST_VAR, *ADDON_VARS), vault=True),
-    "scale": Action("scale.yml", ("up", "scale"), (ENGINE_VAR, TRUST_VAR), vault=True),
+    "converge": Action(
+        "up.yml", ("up",), (ENGINE_VAR, TRUST_VAR, *ADDON_VARS), vault=True, minutes=90
+    ),
+    "scale": Action("scale.yml", ("up", "scale"), (ENGINE_VAR, TRUST_VAR), vault=True, minutes=60),
     "remove_node": Action(
         "remove_node.yml",
         ("up", "remove-node"),
@@ -71,9 +78,12 @@ LIFECYCLE: dict[str, Action] = {
         ("up", "upgrade"),
         (ENGINE_VAR, "serial", "etcd_backup_fetch_dir", "k8s_install_upgrade_allow_not_ready"),
         vault=True,
+        minutes=120,
     ),
-    "addons": Action("addons.yml", ("up",), (ENGINE_VAR, *ADDON_VARS), vault=True),
-    "reset": Action("reset.yml", ("reset",), (ENGINE_VAR, "k8s_install_confirmed"), vault=True),
+    "addons": Action("addons.yml", ("up",), (ENGINE_VAR, *ADDON_VARS), vault=True, minutes=30),
+    "reset": Action(
+        "reset.yml", ("reset",), (ENGINE_VAR, "k8s_install_confirmed"), vault=True, minutes=30
+    ),
 }
 
 # Runs of single commands.
@@ -103,6 +113,15 @@ COMMANDS: dict[str, Action] = {
         ),
         vault=True,
     ),
+    "ssh_ca_push": Action(
+        "ssh_ca.yml",
+        ("access push", "access ca init", "access ca rotate", "access revoke"),
+        vault=True,
+    ),
+    "ssh_ca_check": Action("ssh_ca_check.yml", ("access retire-key",), vault=True),
+    "ssh_ca_retire": Action(
+        "ssh_ca_retire.yml", ("access retire-key",), ("ssh_ca_retire_key",), vault=True
+    ),
 }
 
 ACTIONS: dict[str, Action] = {**LIFECYCLE, **COMMANDS}
@@ -120,7 +139,8 @@ IMPORTED: dict[str, str] = {
         "network.plugin bridge: node bridges and routes; imported by up, scale, upgrade"
     ),
     "node_prepare.yml": (
-        "the node baseline and the registry's CA before the engine; imported by up, scale, upgrade"
+        "the node baseline, the SSH CA and the registry's CA before the engine; imported by up, "
+        "scale, upgrade"
     ),
     "kubeconfig.yml": (
         "the admin kubeconfig for the control machine, in .k8s-install/; imported by up, upgrade"
@@ -157,6 +177,7 @@ def request(
     if row.vault:
         options.setdefault("vault_password_file", security.vault_password_file(cluster))
     variables = {COMMAND_VAR: command, ACTION_VAR: action, **given}
+    options.setdefault("expected_minutes", row.minutes)
     return runner.for_cluster(cluster, row.playbook, command, extravars=variables, **options)
 
 
@@ -170,6 +191,7 @@ def table() -> list[dict[str, str]]:
             "commands": ", ".join(row.commands),
             "extravars": ", ".join(row.extravars) or "-",
             "vault": "yes" if row.vault else "no",
+            "minutes": str(row.minutes),
         }
         for name, row in ACTIONS.items()
     ]

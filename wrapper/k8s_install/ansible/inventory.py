@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from k8s_install.ansible import offline_repo, security
+from k8s_install.ansible import offline_repo, security, ssh_ca
 from k8s_install.model import addon_releases, yamlfile
 from k8s_install.model.config import Cluster, Node
 from k8s_install.model.schema import OWN_PLUGINS
@@ -58,7 +58,7 @@ def hosts(cluster: Cluster) -> dict[str, Any]:
     return {"all": {"hosts": all_hosts, "children": children}}
 
 
-def _ssh_args(cluster: Cluster) -> str:
+def _ssh_args(cluster: Cluster, *extra: str) -> str:
     access = cluster.section("access")
     args: list[str] = []
     checking = "yes" if access.get("host_key_checking", True) else "no"
@@ -69,7 +69,7 @@ def _ssh_args(cluster: Cluster) -> str:
     if bastion:
         user = f"{bastion['user']}@" if bastion.get("user") else ""
         args += ["-o", f"ProxyJump={user}{bastion['address']}:{bastion.get('port', 22)}"]
-    return shlex.join(args)
+    return shlex.join([*args, *extra])
 
 
 def _local_path(value: str) -> str:
@@ -109,7 +109,43 @@ def cluster_vars(cluster: Cluster) -> dict[str, Any]:
     }
     if access.get("ssh_key") and not access.get("ssh_agent"):
         result["ansible_ssh_private_key_file"] = _local_path(access["ssh_key"])
+    if ssh_ca.exists(cluster.root):
+        result.update(_certificate_vars(cluster))
     return result
+
+
+def _certificate_vars(cluster: Cluster) -> dict[str, Any]:
+    """SSH settings with a CA: each run's ephemeral key (its certificate beside it, which ssh
+    loads as <key>-cert.pub) is offered first; the static key, until it is retired, after it.
+
+    `k8s_install_ssh_cert_only_args` are the settings of a certificate-only login (no other
+    key, no agent), for the runs that must prove one works (the ssh_ca_check action).
+    """
+    access = cluster.section("access")
+    static = access.get("ssh_key") if not access.get("ssh_agent") else None
+    result: dict[str, Any] = {}
+    fallback: list[str] = []
+    default = "''"
+    if static:
+        result["k8s_install_ssh_static_key"] = _local_path(static)
+        fallback = ["-o", f"IdentityFile={_local_path(static)}"]
+        default = "k8s_install_ssh_static_key"
+    result["ansible_ssh_private_key_file"] = (
+        f"{{{{ lookup('ansible.builtin.env', '{ssh_ca.KEY_ENV}', default={default}) }}}}"
+    )
+    result["ansible_ssh_common_args"] = _ssh_args(cluster, *fallback)
+    result["k8s_install_ssh_cert_only_args"] = _ssh_args(
+        cluster, "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"
+    )
+    return result
+
+
+def ssh_ca_vars(cluster: Cluster) -> dict[str, Any]:
+    """group_vars/all/15-ssh-ca.yml, with a CA: what roles/ssh_ca installs on the nodes."""
+    return {
+        "ssh_ca_trusted_keys": ssh_ca.trusted_keys(cluster.root),
+        "ssh_ca_krl_file": f"{REPO_DIR}/{ssh_ca.DIRNAME}/{ssh_ca.KRL}",
+    }
 
 
 def addon_namespaces(cluster: Cluster) -> list[str]:
@@ -135,6 +171,11 @@ def files(cluster: Cluster, repo_dir: str = REPO_DIR) -> dict[str, str]:
     group_vars = {
         "group_vars/all/00-k8s-install.yml": cluster_vars(cluster),
         "group_vars/all/10-security.yml": security.group_vars(cluster),
+        **(
+            {"group_vars/all/15-ssh-ca.yml": ssh_ca_vars(cluster)}
+            if ssh_ca.exists(cluster.root)
+            else {}
+        ),
         "group_vars/all/20-offline.yml": offline_repo.group_vars(cluster),
         "group_vars/all/30-backup.yml": backup_vars(cluster),
         "group_vars/all/90-kubespray-overrides.yml": dict(cluster.section("kubespray")),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import secrets
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from typing import Any
 
 import ansible_runner
 
-from k8s_install.ansible import ansible_cfg, inventory
+from k8s_install.ansible import ansible_cfg, inventory, ssh_ca
 from k8s_install.ansible.events import Event, EventLog, HostStats, TaskTiming
 from k8s_install.base import resources
 from k8s_install.base.errors import ExitCode, K8sInstallError, Terminated
@@ -55,6 +56,8 @@ class RunRequest:
     use_agent: bool = False
     vault_password_file: Path | None = None
     envvars: dict[str, str] = field(default_factory=dict)
+    # The run's SSH certificate, when the cluster repo has a CA (ansible/ssh_ca.py).
+    certificate: ssh_ca.CertificateSpec | None = None
 
 
 @dataclass
@@ -112,8 +115,23 @@ class RunResult:
         }
 
 
-def for_cluster(cluster: Cluster, playbook: str | Path, command: str, **options: Any) -> RunRequest:
-    """A request against a cluster: its inventory is regenerated first, runs go under .k8s-install/."""
+# How long a run is expected to take when its action does not say (ansible/actions.py does).
+EXPECTED_MINUTES = 60
+
+
+def for_cluster(
+    cluster: Cluster,
+    playbook: str | Path,
+    command: str,
+    *,
+    expected_minutes: int = EXPECTED_MINUTES,
+    **options: Any,
+) -> RunRequest:
+    """A request against a cluster: its inventory is regenerated first, runs go under .k8s-install/.
+
+    With a CA in the cluster repo, the run gets a certificate valid for `expected_minutes` plus
+    access.ssh_ca.margin_minutes.
+    """
     directory = cluster.root / inventory.DIRNAME
     inventory.write(cluster, directory)
     access = cluster.section("access")
@@ -126,6 +144,9 @@ def for_cluster(cluster: Cluster, playbook: str | Path, command: str, **options:
         "use_agent": bool(access.get("ssh_agent")),
         "settings": ansible_cfg.Settings(host_key_checking=bool(access.get("host_key_checking"))),
         "extravars": {"k8s_install_command": command},
+        "certificate": (
+            ssh_ca.spec_for(cluster, expected_minutes) if ssh_ca.exists(cluster.root) else None
+        ),
     }
     defaults.update(options)
     return RunRequest(**defaults)
@@ -204,9 +225,34 @@ def run_playbook(
     request: RunRequest,
     on_event: Callable[[Event], None] | None = None,
 ) -> RunResult:
-    """Run one playbook and return its recap. Ctrl-C cancels the run cleanly."""
+    """Run one playbook and return its recap. Ctrl-C cancels the run cleanly.
+
+    With a certificate, the run signs in with an ephemeral key and its certificate (removed
+    when the run ends, however it ends), over SSH connections of its own: a connection another
+    run opened would carry that run's key id into the nodes' auth log.
+    """
     run_id = new_run_id()
     run_dir, ours = _prepare(request, run_id)
+    if request.certificate is None:
+        return _run(request, on_event, run_id, run_dir, ours)
+    control_dir = Path(ansible_cfg.CONTROL_PATH_DIR) / run_id
+    control_dir.mkdir(mode=0o700)
+    ours["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
+    try:
+        with ssh_ca.issued(request.certificate, run_id) as key:
+            ours[ssh_ca.KEY_ENV] = str(key)
+            return _run(request, on_event, run_id, run_dir, ours)
+    finally:
+        shutil.rmtree(control_dir, ignore_errors=True)
+
+
+def _run(
+    request: RunRequest,
+    on_event: Callable[[Event], None] | None,
+    run_id: str,
+    run_dir: Path,
+    ours: dict[str, str],
+) -> RunResult:
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
     cancel = threading.Event()
     log = EventLog()

@@ -90,6 +90,11 @@ class K8sInstallError(Exception):
         if code is not None:
             self.code = code
 
+    def with_code(self, code: ExitCode) -> K8sInstallError:
+        """The same error with another exit code (a refusal that follows a failed run)."""
+        self.code = ExitCode(code)
+        return self
+
 
 class InvalidInput(K8sInstallError):
     """Bad input: nothing on any host has been touched."""

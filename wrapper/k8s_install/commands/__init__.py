@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from k8s_install.commands import (
+    access,
     addons,
     backup,
     bundle,
@@ -38,6 +39,7 @@ _MODULES = [
     status,
     drift,
     addons,
+    access,
 ]
 
 COMMANDS: list[click.Command] = [command for module in _MODULES for command in module.COMMANDS]

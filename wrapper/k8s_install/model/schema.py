@@ -103,6 +103,19 @@ ACCESS = _obj(
         "become_password_vault_file": _str(
             "An ansible-vault encrypted vars file defining ansible_become_password."
         ),
+        "ssh_ca": _obj(
+            {
+                "margin_minutes": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 1440,
+                    "default": 120,
+                    "description": "With a CA in ssh-ca/ (`k8s-install access ca init`), each "
+                    "run's SSH certificate is valid for the run's expected length plus this "
+                    "many minutes.",
+                },
+            },
+        ),
     },
 )
 

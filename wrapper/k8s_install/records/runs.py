@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from k8s_install import __version__
-from k8s_install.ansible import inventory, runner
+from k8s_install.ansible import inventory, runner, ssh_ca
 from k8s_install.ansible.runner import RunResult
 from k8s_install.base.errors import InvalidInput, K8sInstallError, Problem, Terminated
 from k8s_install.model.config import Cluster
@@ -32,9 +32,9 @@ RUNS_DIR = "runs"
 FORMAT = 1
 # What a run commits, relative to the cluster repo.
 # What a run commits besides the cluster file itself (which may be named other than cluster.yaml).
-COMMITTED = (inventory.DIRNAME, "rendered", applied_file.STATE_DIR, RUNS_DIR)
+COMMITTED = (inventory.DIRNAME, "rendered", applied_file.STATE_DIR, RUNS_DIR, ssh_ca.DIRNAME)
 # Written only by k8s-install: changes there are the tool's, not the user's.
-TOOL_OWNED = ("rendered/", f"{applied_file.STATE_DIR}/", f"{RUNS_DIR}/")
+TOOL_OWNED = ("rendered/", f"{applied_file.STATE_DIR}/", f"{RUNS_DIR}/", f"{ssh_ca.DIRNAME}/")
 # Local-only directories (ignored by the .gitignore `init` writes; skipped if someone lost it).
 LOCAL_ONLY = (".k8s-install/", ".sandbox/", "backups/")
 MESSAGE_LIMIT = 300
