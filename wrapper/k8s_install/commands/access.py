@@ -101,7 +101,8 @@ def access() -> None:
       k8s-install access push
       k8s-install access retire-key
       k8s-install access revoke 20261205T091500Z-1a2b3c
-      k8s-install access ca rotate && k8s-install access ca rotate --finish
+      k8s-install access ca rotate
+      k8s-install access ca rotate --finish   # when the old CA's certificates expired
     """
 
 
@@ -190,7 +191,7 @@ def ca_rotate(finish: bool, config_path: Path) -> None:
     \b
     Examples:
       k8s-install access ca rotate
-      k8s-install access ca rotate --finish --json
+      k8s-install access ca rotate --finish --json   # after the overlap
     """
     out = output()
     cluster = load_cluster(config_path)
