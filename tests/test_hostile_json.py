@@ -77,6 +77,7 @@ def test_bad_config_is_one_json_object_with_problems(
     if content is not None:
         config.write_text(content)
     extra = {"addons remove": ["x"], "remove-node": ["x"], "restore": ["x"], "show": ["x"]}
+    extra["access revoke"] = ["x"]
     extra["bundle verify"] = [str(tmp_path)]  # the key comes from cluster.yaml
     extra["bundle build"] = ["-o", str(tmp_path / "out"), "--key", str(config)]
     args = [*name.split(), *extra.get(name, []), "-c", str(config), "--json"]
