@@ -270,7 +270,8 @@ def from_cluster(
             "python_version": python_version,
             "platform": f"manylinux2014_{ARCHES[arch]}",
         },
+        # Planned before the site goes offline, too: offline.repo_host names the registry.
         site_registry=offline_repo.registry_host(cluster)
-        if cluster.section("offline").get("enabled")
+        if cluster.section("offline").get("repo_host")
         else "",
     )
