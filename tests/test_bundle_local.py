@@ -340,3 +340,69 @@ def test_a_reference_pinned_to_another_digest_than_the_local_build_is_refused(
     assert caught.value.code == 2
     assert f"the local image {SMOKE} in {layout} has digest" in str(caught.value)
     assert not (tmp_path / "bundle" / "manifest.json").exists()
+
+
+SITE = "10.89.0.11:5000"  # offline.repo_host:registry_port, the addons' `registry` global
+
+
+def _site_opts(tmp_path: Path, keys: tuple[Path, Path], *layouts: Path) -> build.Options:
+    return build.Options(
+        tmp_path / "bundle",
+        keys[0],
+        tmp_path / "cache",
+        {},
+        {},
+        wheels=False,
+        local_files=(_local_tree(tmp_path / "own"),),
+        local_images=layouts or (_local_layout(tmp_path / "layout"),),
+    )
+
+
+def test_an_image_named_under_the_site_registry_is_the_local_build_of_its_path(
+    keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # No server runs: a pull from the site registry (which bundle serve fills later) would fail.
+    plan = replace(_plan(), images=[PAUSE, f"{SITE}/k8s-install/smoke:1.0"], site_registry=SITE)
+    result = build.build(plan, _site_opts(tmp_path, keys))
+    assert result.downloaded_bytes == 0
+    assert sorted(result.manifest.item_map()) == [
+        "file:etcd",
+        "file:kubelet",
+        "image:docker.io/k8s-install/smoke",
+        "image:registry.k8s.io/pause",
+    ]
+
+
+def test_the_plan_file_keeps_the_site_registry(tmp_path: Path) -> None:
+    planner.save(replace(_plan(), site_registry=SITE), tmp_path / "plan.yaml")
+    assert planner.load(tmp_path / "plan.yaml").site_registry == SITE
+
+
+@pytest.mark.parametrize(
+    ("image", "extra", "message"),
+    [
+        (f"{SITE}/k8s-install/other:1.0", False, "no --local-images image has its path"),
+        (f"{SITE}/k8s-install/smoke:2.0", False, "no --local-images image has its path"),
+        (
+            f"{SITE}/k8s-install/smoke:1.0",
+            True,
+            "2 --local-images images have its path k8s-install/smoke:1.0: "
+            "docker.io/k8s-install/smoke:1.0, quay.io/k8s-install/smoke:1.0",
+        ),
+        (f"{SITE}/k8s-install/smoke:1.0@sha256:{'0' * 64}", False, "has digest sha256:"),
+    ],
+)
+def test_a_site_image_without_exactly_one_local_build_is_refused(
+    image: str, extra: bool, message: str, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    layouts = [_local_layout(tmp_path / "layout")]
+    if extra:
+        other = tmp_path / "other"
+        oci.write_image(other, "quay.io/k8s-install/smoke:1.0", {"smoke": b"a second smoke\n"})
+        layouts.append(other)
+    plan = replace(_plan(), images=[PAUSE, image], site_registry=SITE)
+    with pytest.raises(K8sInstallError, match=message) as caught:
+        build.build(plan, _site_opts(tmp_path, keys, *layouts))
+    assert caught.value.code == 2
+    assert SITE in str(caught.value)
+    assert not (tmp_path / "bundle").exists()

@@ -125,6 +125,7 @@ def prepare(
                     "wait": item.release.wait,
                     "timeout": item.release.timeout,
                     "restore": change.name in restore,
+                    "namespace_labels": item.release.namespace_labels,
                 }
             )
     removals = [{"name": c.name, "namespace": c.namespace} for c in changes if c.action == "remove"]

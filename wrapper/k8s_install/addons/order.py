@@ -83,6 +83,7 @@ def _identity(release: Release, globals_: dict[str, Any]) -> str:
         "values": values,
         "wait": release.wait,
         "timeout": release.timeout,
+        "namespace_labels": release.namespace_labels,
     }
     return json.dumps(data, sort_keys=True, default=str)
 

@@ -335,10 +335,52 @@ def _pinned_locally(
     return found
 
 
+def _at_site(
+    refs: Iterable[str], site: str, local: dict[str, tuple[Path, dict[str, Any]]]
+) -> set[str]:
+    """Planned references under the bundle's own registry (`site`, the addons' `registry`
+    global): nothing can be pulled from it before `bundle serve` fills it, and it serves every
+    image by its path. Each must be one --local-images image of the same path and tag (and
+    digest, when pinned); returns those references."""
+    by_path: dict[str, list[str]] = {}
+    for name in local:
+        reference = oci.parse_ref(name)
+        by_path.setdefault(f"{reference.repository}:{reference.tag}", []).append(name)
+    found = set()
+    for ref in refs:
+        reference = oci.parse_ref(ref)
+        if not site or reference.registry != site:
+            continue
+        path = f"{reference.repository}:{reference.tag or 'latest'}"
+        names = sorted(by_path.get(path, []))
+        if len(names) != 1:
+            raise K8sInstallError(
+                f"{ref} names the bundle's own registry {site}, and "
+                + (
+                    f"{len(names)} --local-images images have its path {path}: {', '.join(names)}"
+                    if names
+                    else f"no --local-images image has its path {path}"
+                ),
+                fix="give --local-images a layout with exactly one image of that path and tag "
+                "(the registry serves it by path), or name the image upstream in the addon's values",
+                code=ExitCode.INVALID_INPUT,
+            )
+        digest = local[names[0]][1]["digest"]
+        if reference.digest and reference.digest != digest:
+            raise K8sInstallError(
+                f"{ref}: the local image {names[0]} has digest {digest}",
+                fix="pin the digest of the local build in the addon's values, or pin by tag",
+                code=ExitCode.INVALID_INPUT,
+            )
+        found.add(ref)
+    return found
+
+
 def _images(plan: Plan, layout: Path, fetcher: Fetcher, opts: Options, log: LogFn) -> list[mf.Item]:
     oci.init_layout(layout)
     local = _local_images(opts.local_images)
-    pinned = _pinned_locally(plan.images, local)
+    at_site = _at_site(plan.images, plan.site_registry, local)
+    pinned = _pinned_locally([ref for ref in plan.images if ref not in at_site], local)
     # A local image the manifests pin by digest is carried under its pinned name only (its tag
     # is served as well), so the bundle holds one item for it.
     unpinned = {oci.parse_ref(name).unpinned for name in pinned}
@@ -348,7 +390,9 @@ def _images(plan: Plan, layout: Path, fetcher: Fetcher, opts: Options, log: LogF
         copied = oci.copy_image(source, entry, name, layout, arch=plan.arch)
         items.append(_image_item(layout, copied, name, f"{mf.LOCAL_SOURCE}{source.resolve()}"))
     carried = local.keys() | pinned.keys()
-    wanted = sorted({ref for ref in plan.images if oci.parse_ref(ref).name not in carried})
+    wanted = sorted(
+        {ref for ref in plan.images if oci.parse_ref(ref).name not in carried} - at_site
+    )
     if local:
         planned = sum(1 for ref in set(plan.images) if oci.parse_ref(ref).name in carried)
         log(f"copied {len(local)} images from --local-images ({planned} of them planned)")

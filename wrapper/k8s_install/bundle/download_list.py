@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from k8s_install.addons import images as addon_image_list
-from k8s_install.ansible import ansible_cfg, inventory, runner
+from k8s_install.ansible import ansible_cfg, inventory, offline_repo, runner
 from k8s_install.base import resources
 from k8s_install.base.errors import ExitCode, K8sInstallError
 from k8s_install.bundle import charts
@@ -84,6 +84,10 @@ class Plan:
     charts: list[ChartSpec] = field(default_factory=list)
     wheels: dict[str, Any] = field(default_factory=dict)  # requirements, python_version, platform
     packages: list[str] = field(default_factory=list)  # Debian packages (apt-get download)
+    # The bundle's own registry (offline.repo_host:registry_port) when the cluster is offline:
+    # an image the addons name under it (the `registry` global) is one of --local-images,
+    # by path and tag, since `bundle serve` pushes every image there by its path.
+    site_registry: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,6 +136,7 @@ def load(path: Path) -> Plan:
             ],
             wheels=dict(data.get("wheels") or {}),
             packages=[str(p) for p in data.get("packages", [])],
+            site_registry=str(data.get("site_registry") or ""),
         )
     except (TypeError, AttributeError) as exc:
         raise _bad(str(path), str(exc)) from exc
@@ -265,4 +270,8 @@ def from_cluster(
             "python_version": python_version,
             "platform": f"manylinux2014_{ARCHES[arch]}",
         },
+        # Planned before the site goes offline, too: offline.repo_host names the registry.
+        site_registry=offline_repo.registry_host(cluster)
+        if cluster.section("offline").get("repo_host")
+        else "",
     )

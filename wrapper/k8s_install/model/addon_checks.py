@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from k8s_install.base.errors import Problem, shown
-from k8s_install.model import addon_presets
+from k8s_install.model import addon_presets, names
 from k8s_install.model.addon_globals import Resolver, globals_problems
 from k8s_install.model.addon_releases import (
     Release,
@@ -92,6 +92,25 @@ def _release(release: Release) -> list[Problem]:
                 "write it like 90s, 5m or 1h30m",
             )
         )
+    found += _namespace_labels(release)
+    return found
+
+
+def _namespace_labels(release: Release) -> list[Problem]:
+    """Each namespace label must be a Kubernetes label: kubectl would refuse it on the node."""
+    found = []
+    for key, value in release.namespace_labels.items():
+        where = f"{release.path}.namespace_labels.{shown(key)}"
+        reason = names.label_key_problem(key) or names.label_value_problem(value)
+        if reason:
+            found.append(
+                Problem(
+                    where,
+                    f"'{shown(key)}: {shown(value)}' is not a Kubernetes label: {reason}",
+                    "use a label key like pod-security.kubernetes.io/enforce and a value of at "
+                    "most 63 characters (letters, digits, '-', '_', '.')",
+                )
+            )
     return found
 
 

@@ -29,6 +29,7 @@ class Preset:
     requires: tuple[str, ...] = ()  # releases (by name or preset) that must be enabled too
     deprecated: str = ""  # why validate warns about it
     replacement: str = ""  # the preset to use instead
+    namespace_labels: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,9 @@ def presets() -> dict[str, Preset]:
             requires=tuple(data.get("requires") or ()),
             deprecated=" ".join(str(data.get("deprecated") or "").split()),
             replacement=str(data.get("replacement") or ""),
+            namespace_labels={
+                str(k): str(v) for k, v in (data.get("namespace_labels") or {}).items()
+            },
         )
     return found
 

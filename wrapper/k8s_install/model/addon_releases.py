@@ -33,6 +33,7 @@ class Release:
     wait: bool = True
     timeout: str = DEFAULT_TIMEOUT
     preset: str | None = None
+    namespace_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
@@ -64,6 +65,7 @@ class Release:
             "enabled": self.enabled,
             "wait": self.wait,
             "timeout": self.timeout,
+            "namespace_labels": dict(self.namespace_labels),
         }
 
 
@@ -137,6 +139,8 @@ def expand(addons: dict[str, Any]) -> tuple[list[Release], list[Problem]]:
         # A chart override drops the preset's repo unless one is given again.
         default_repo = preset.repo if preset and "chart" not in entry else ""
         hard = entry.get("depends_on")
+        labels = entry.get("namespace_labels")
+        user_labels = labels if isinstance(labels, dict) else {}
         releases.append(
             Release(
                 name=name,
@@ -153,6 +157,10 @@ def expand(addons: dict[str, Any]) -> tuple[list[Release], list[Problem]]:
                 wait=entry.get("wait", True) is not False,
                 timeout=str(entry.get("timeout", DEFAULT_TIMEOUT)),
                 preset=preset.name if preset else None,
+                namespace_labels={
+                    **(preset.namespace_labels if preset else {}),
+                    **{str(k): str(v) for k, v in user_labels.items()},
+                },
             )
         )
     return releases, problems

@@ -179,6 +179,13 @@ RELEASE = _obj(
         "enabled": _bool("Install it; false uninstalls it at the next apply.", True),
         "wait": _bool("Wait until the release's resources are ready.", True),
         "timeout": _str("How long to wait, e.g. 5m.", default="5m0s"),
+        "namespace_labels": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "Labels set on the release's namespace before it installs, e.g. "
+            "pod-security.kubernetes.io/enforce: privileged for a DaemonSet on the host "
+            "network; merged over the preset's.",
+        },
     },
 )
 
