@@ -4,32 +4,19 @@ validate with its field path. The wave play stops between waves without any_erro
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from k8s_install.addons import order
-from k8s_install.base.resources import data_dir, sample_cluster
-from k8s_install.cli import cli
+from k8s_install.base.resources import data_dir
 from k8s_install.model.addon_releases import expand
+from test_addons_checks import validate
 
 PRIVILEGED = "pod-security.kubernetes.io/enforce"
 PLAYBOOKS = data_dir("playbooks")
 ROLE = data_dir("roles") / "addons"
-
-
-def validate(tmp_path: Path, addons: dict[str, Any]) -> tuple[int, list[dict[str, str]]]:
-    data = yaml.safe_load(sample_cluster().read_text())
-    data["addons"] = addons
-    path = tmp_path / "cluster.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    result = CliRunner().invoke(cli, ["validate", "-c", str(path), "--json"])
-    report = json.loads(result.stdout)
-    return result.exit_code, [p for p in report["problems"] if p["severity"] == "error"]
 
 
 @pytest.mark.parametrize(
