@@ -22,22 +22,7 @@ from k8s_install.engine import kubespray as engine
 from k8s_install.lifecycle import advance, apply, plan
 from k8s_install.model import config
 from k8s_install.records import applied_file as state
-
-
-def result(status: str) -> runner.RunResult:
-    return runner.RunResult(
-        run_id=runner.new_run_id(),
-        command="test",
-        playbook="x.yml",
-        status=status,
-        rc=0 if status == "successful" else 2,
-        started="",
-        ended="",
-        artifacts=Path("/nonexistent"),
-        hosts={},
-        slowest=[],
-        failures=[],
-    )
+from test_plan_cli import _result as result
 
 
 def repo(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
