@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from artifacts import addon_images
 from click.testing import CliRunner, Result
 
 from chart_repo import ChartRepo, table
@@ -238,7 +239,7 @@ def _sealed_secrets(docs: list[dict[str, Any]]) -> None:
 
 def _local_path(docs: list[dict[str, Any]]) -> None:
     helper = one(docs, "ConfigMap", "local-path-config")["data"]["helperPod.yaml"]
-    assert "busybox:1.37.0" in helper and ":latest" not in helper
+    assert "busybox:1.35.0" in helper and ":latest" not in helper
 
 
 def _hello(docs: list[dict[str, Any]]) -> None:
@@ -343,3 +344,25 @@ def leaves(value: Any) -> list[Any]:
     if isinstance(value, list):
         return [leaf for v in value for leaf in leaves(v)]
     return [value]
+
+
+# The addons whose images scripts/artifacts builds from their Go modules (addon_images.py).
+BUILT = ("local-path-provisioner", "metallb", "metrics-server", "sealed-secrets", "traefik")
+
+
+def test_the_images_built_from_go_modules_are_the_ones_the_presets_run(
+    env: ChartRepo, tmp_path: Path
+) -> None:
+    """Rendered with their real charts and no globals, the presets of BUILT run exactly the
+    images build.py writes: the same names and tags, busybox of the helper pod included."""
+    releases = [entry(name) for name in BUILT] + [entry("metallb-pool")]
+    path = make_cluster(tmp_path / "repo", {"globals": {}, "releases": releases})
+    rendered = run("addons", "render", "-c", str(path), "--json")
+    assert rendered.exit_code == 0, rendered.output
+    used = images.by_release(path.parent)
+    run_by_pods = {image for name in BUILT for image in used[name]}
+    manifest = path.parent / "rendered" / "addons" / "local-path-provisioner" / "manifest.yaml"
+    config = one(list(yaml.safe_load_all(manifest.read_text())), "ConfigMap", "local-path-config")
+    helper = yaml.safe_load(config["data"]["helperPod.yaml"])
+    (helper_image,) = {c["image"] for c in helper["spec"]["containers"]}
+    assert sorted({*run_by_pods, helper_image}) == addon_images.names()

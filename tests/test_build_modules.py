@@ -2,7 +2,9 @@
 
 For each wrapper that requires upstream module U at tag T, every module U@T's own go.mod
 requires must be selected at that very version: minimal version selection must not have raised
-anything (which would build something upstream never tested). Each Kubernetes wrapper must also
+anything (which would build something upstream never tested). What U@T replaces with another
+module version, the wrapper replaces the same way (a dependency's replaces do not apply), and
+that version is the one selected. Each Kubernetes wrapper must also
 replace all 29 staging modules at the matching v0.x tag, and nothing else. And every recipe of
 every release set builds from a wrapper that selects upstream at the recipe's version.
 """
@@ -75,6 +77,20 @@ def _requires(gomod: str) -> dict[str, str]:
     return result
 
 
+def _replaces(gomod: str) -> dict[str, str]:
+    """module -> `target version` of each replace by another module version (not a directory)."""
+    lines = re.findall(r"^replace (\S.*=>.*)$", gomod, re.M)
+    for block in re.findall(r"^replace \(\n(.*?)^\)", gomod, re.M | re.S):
+        lines += [line for line in block.splitlines() if "=>" in line]
+    result = {}
+    for line in lines:
+        old, _, new = line.partition("//")[0].partition("=>")
+        target = new.split()
+        if len(target) == 2:
+            result[old.split()[0]] = " ".join(target)
+    return result
+
+
 def _upstream_modules(gomod: str, selected: dict[str, str]) -> dict[str, str]:
     """The modules the wrapper's `tool` packages come from, at their selected versions."""
     block = re.search(r"^tool \(\n(.*?)^\)", gomod, re.M | re.S)
@@ -100,10 +116,18 @@ def test_wrapper_selects_upstream_pins(name: str) -> None:
     direct = _upstream_modules((wrapper / "go.mod").read_text(), selected)
     assert direct, f"{name}: go.mod builds no tool from an upstream module"
     raised = []
+    own_replaces = _replaces((wrapper / "go.mod").read_text())
     for module, version in direct.items():
-        for dep, pinned in _requires(_upstream_gomod(module, version, wrapper)).items():
+        upstream = _upstream_gomod(module, version, wrapper)
+        replaced = _replaces(upstream)
+        for dep, target in replaced.items():
+            if own_replaces.get(dep) != target:
+                raised.append(f"{dep}: upstream {module}@{version} replaces it => {target}")
+        for dep, pinned in _requires(upstream).items():
             if pinned == "v0.0.0":
                 continue  # staging modules, replaced (see below)
+            if dep in replaced:
+                pinned = replaced[dep].split()[1]
             got = selected.get(dep)
             if got is not None and got != pinned:
                 raised.append(f"{dep}: upstream {module}@{version} pins {pinned}, built with {got}")

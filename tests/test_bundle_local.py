@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from artifacts import addon_images, recipes
 from click.testing import CliRunner
 
 from k8s_install.base.errors import K8sInstallError
@@ -129,6 +130,49 @@ def test_a_bundle_of_local_builds_records_them_and_verifies(
 
     info = runner.invoke(cli, ["bundle", "info", str(out)])
     assert info.exit_code == 0 and "local, replaces" in info.output and "a" * 12 in info.output
+
+
+def _artifacts_layout(root: Path, tmp_path: Path) -> Path:
+    """The layout build.py writes: pause and smoke here, and the addon images of stand-in
+    binaries and a stand-in busybox tree, through addon_images.build_images."""
+    _local_layout(root)
+    bins = {}
+    for recipe in recipes.ADDONS:
+        folder = tmp_path / "addon-bins" / recipe.name
+        folder.mkdir(parents=True)
+        for binary in recipe.binaries:
+            (folder / binary.name).write_bytes(f"our {binary.name}\n".encode() * 100)
+        bins[recipe.name] = folder
+    busybox = tmp_path / "busybox"
+    (busybox / "bin").mkdir(parents=True)
+    (busybox / "bin/busybox").write_bytes(b"our busybox\n")
+    (busybox / "applets").write_text("sh\nmkdir\nrm\n")
+    (busybox / "copyright").write_text("GPL-2\n")
+    addon_images.build_images(root, bins, tmp_path / "c", busybox_root=busybox)
+    return root
+
+
+def test_the_addon_images_of_the_artifacts_layout_replace_the_planned_ones(
+    keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The plan lists the addons' upstream images (as `bundle plan` renders them); the layout
+    of build.py brings every one, and the bundle carries them as local builds."""
+    layout = _artifacts_layout(tmp_path / "layout", tmp_path)
+    addons = addon_images.names()
+    plan = replace(_plan(), files=[], images=[PAUSE, *addons])
+    opts = build.Options(
+        tmp_path / "bundle", keys[0], tmp_path / "c", {}, {}, wheels=False, local_images=(layout,)
+    )
+    result = build.build(plan, opts)
+    carried = oci.images(tmp_path / "bundle" / "images")
+    assert sorted(carried) == sorted([PAUSE, SMOKE, *addons])
+    built = oci.images(layout)
+    for name in addons:
+        assert carried[name]["digest"] == built[name]["digest"], name
+        ref = oci.parse_ref(name)
+        item = result.manifest.item_map()[f"image:{ref.registry}/{ref.repository}"]
+        assert item.is_local and item.version == ref.tag
+    assert verifier.verify(tmp_path / "bundle", keys[1]).ok
 
 
 def test_a_flipped_byte_in_a_local_file_is_named_by_verify(

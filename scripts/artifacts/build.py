@@ -1,7 +1,7 @@
 """Build every component a Kubespray v2.31.0 cluster downloads, from Go modules, cached.
 
     .venv/bin/python scripts/artifacts/build.py [--set 1.35|1.34] [--cache DIR] [--only NAME ...]
-        [--no-images]
+        [--no-images] [--no-addons]
 
 --set picks the release set (recipes.SETS, default 1.35): Kubernetes and the companions
 Kubespray v2.31.0 picks for it. --only names components of that set (kubernetes, etcd, ...).
@@ -10,6 +10,8 @@ CACHE/bin/<name>-<version>-<key>/, keyed by every input, so a second run is a ca
 binaries are then shaped as Kubespray downloads them (package.py) under CACHE/out/<key>/files/,
 the images written as one OCI layout in CACHE/out/<key>/images/, and artifacts.json lists every
 file and image with its sha256. The last line printed is the artifacts.json path.
+The addon presets' images (addon_images.py, from recipes.ADDONS) go into the same layout;
+--no-addons leaves them out (--no-images too). --only also takes the addons' names.
 CACHE defaults to K8S_INSTALL_ARTIFACTS or /var/cache/k8s-install/artifacts.
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import addon_images
 import gobuild
 import images as image_recipes
 import package
@@ -90,12 +93,24 @@ def image_binaries(bins: dict[str, Path]) -> dict[str, Path]:
 
 
 def assemble(
-    bins: dict[str, Path], cache: Path, with_images: bool, release: recipes.ReleaseSet
+    bins: dict[str, Path],
+    cache: Path,
+    with_images: bool,
+    release: recipes.ReleaseSet,
+    addon_bins: dict[str, Path] | None = None,
 ) -> Path:
-    """CACHE/out/<key>/ with files/, images/ and artifacts.json; reused when complete."""
-    combined = hashlib.sha256(
-        json.dumps({k: v.name for k, v in sorted(bins.items())} | {"images": with_images}).encode()
-    ).hexdigest()[:16]
+    """CACHE/out/<key>/ with files/, images/ and artifacts.json; reused when complete.
+
+    addon_bins (recipes.ADDONS name -> build directory) adds the addon images to the layout.
+    """
+    inputs: dict[str, object] = {k: v.name for k, v in sorted(bins.items())}
+    inputs["images"] = with_images
+    busybox = None
+    if with_images and addon_bins:
+        busybox = addon_images.candidate()
+        inputs["addons"] = {k: v.name for k, v in sorted(addon_bins.items())}
+        inputs["addon_images"] = [addon_images.RECIPE, addon_images.busybox_key(busybox)]
+    combined = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:16]
     out = cache / "out" / combined
     manifest = out / "artifacts.json"
     if manifest.is_file():
@@ -122,7 +137,13 @@ def assemble(
         images = image_recipes.build_images(
             tmp / "images", image_binaries(bins), cache, image_versions(release), log=log
         )
-    builds = {k: json.loads((v / "build.json").read_text()) for k, v in sorted(bins.items())}
+    if addon_bins and busybox is not None:
+        tree = addon_images.busybox_tree(cache, busybox, log)
+        images += addon_images.build_images(
+            tmp / "images", addon_bins, cache, busybox_root=tree, log=log
+        )
+    built = {**bins, **(addon_bins or {})}
+    builds = {k: json.loads((v / "build.json").read_text()) for k, v in sorted(built.items())}
     data = {
         "kubernetes_version": release.version("kubernetes"),
         "versions": versions(release),
@@ -144,6 +165,9 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--only", nargs="*", default=None, help="build only these components")
     parser.add_argument("--no-images", action="store_true", help="files only, no OCI layout")
+    parser.add_argument(
+        "--no-addons", action="store_true", help="without the addon images (recipes.ADDONS)"
+    )
     args = parser.parse_args()
     cache: Path = args.cache
     cache.mkdir(parents=True, exist_ok=True)
@@ -154,13 +178,21 @@ def main() -> int:
         for name, recipe in release.components.items()
         if args.only is None or name in args.only
     }
+    addons = {} if args.no_addons or args.no_images else {r.name: r for r in recipes.ADDONS}
+    chosen_addons = {
+        name: recipe for name, recipe in addons.items() if args.only is None or name in args.only
+    }
+    unknown = set(args.only or ()) - set(chosen) - set(chosen_addons)
+    if unknown:
+        parser.error("no component " + ", ".join(sorted(unknown)))
     bins = {name: gobuild.build(recipe, cache, log) for name, recipe in chosen.items()}
+    addon_bins = {name: gobuild.build(recipe, cache, log) for name, recipe in chosen_addons.items()}
     log(f"binaries ready in {time.monotonic() - started:.0f}s")
     if args.only is not None:
-        for name, path in bins.items():
+        for name, path in {**bins, **addon_bins}.items():
             print(f"{name}: {path}")
         return 0
-    manifest = assemble(bins, cache, not args.no_images, release)
+    manifest = assemble(bins, cache, not args.no_images, release, addon_bins)
     log(f"done in {time.monotonic() - started:.0f}s")
     print(manifest)
     return 0

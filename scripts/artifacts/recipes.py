@@ -3,6 +3,8 @@
 Each recipe names its Go packages, the output binary names, cgo and tags, and the version
 stamps upstream's own build sets (Kubernetes' hack/lib/version.sh, containerd's and runc's
 Makefiles, ...). The files it produces are shaped as Kubespray v2.31.0 downloads them.
+ADDONS are the programs of the addon presets' container images (addon_images.py); they are
+built `-mod=readonly`, from go.mod and go.sum as committed.
 
 A release set (SETS) is one Kubernetes release with the companions Kubespray v2.31.0 picks for
 it: component name -> recipe. 1.35 is the default; 1.34 is the version an upgrade test starts
@@ -214,8 +216,83 @@ RECIPES: tuple[Recipe, ...] = (
 )
 
 
+# The addons' images, at the versions the presets' charts run (their appVersion or image.tag).
+METRICS_SERVER = "0.8.0"  # chart metrics-server 3.13.0
+LOCAL_PATH_PROVISIONER = "0.0.33"  # chart local-path-provisioner 0.0.34
+METALLB = "0.15.2"  # chart metallb 0.15.2
+SEALED_SECRETS = "0.36.6"  # chart sealed-secrets 2.18.5
+# The chart (41.3.0) runs v3.7.11, but every v3.7.x on the module proxy requires
+# github.com/traefik/traefik/dynamic/ext, a nested module of traefik's tree that the proxy does
+# not serve: the newest v3.6.x it serves. The traefik preset pins this tag.
+TRAEFIK = "3.6.25"
+# Release times on the module proxy (`go mod download -json`), the fixed build dates of the
+# stamps that upstream takes from the clock; and the commits of the release tags.
+METRICS_SERVER_DATE = "2025-07-03T08:11:27Z"
+METRICS_SERVER_COMMIT = "d66279c6426c6581d9656fe3d42bc52db7c29597"
+METALLB_COMMIT = "942c2fe54a75ac6353d3099eeebff33b6b8fe3f0"
+TRAEFIK_DATE = "2026-07-31T08:34:05Z"
+TRAEFIK_CODENAME = "ramequin"  # .github/workflows/release.yaml of the v3.6 branch
+_READONLY = ("-mod=readonly",)
+_METALLB_STAMP = (
+    f"-X go.universe.tf/metallb/internal/version.gitCommit={METALLB_COMMIT} "
+    f"-X go.universe.tf/metallb/internal/version.gitBranch=v{METALLB}"
+)
+_TRAEFIK_VERSION = "github.com/traefik/traefik/v3/pkg/version"
+
+ADDONS: tuple[Recipe, ...] = (
+    # Makefile: `go build -mod=readonly -trimpath -ldflags "-w $(VERSION_LDFLAGS)"`.
+    Recipe(
+        "metrics-server",
+        METRICS_SERVER,
+        (Binary("metrics-server", "sigs.k8s.io/metrics-server/cmd/metrics-server"),),
+        ldflags=f"-w -X k8s.io/client-go/pkg/version.gitVersion=v{METRICS_SERVER} "
+        f"-X k8s.io/client-go/pkg/version.gitCommit={METRICS_SERVER_COMMIT} "
+        f"-X k8s.io/client-go/pkg/version.buildDate={METRICS_SERVER_DATE}",
+        extra=_READONLY,
+    ),
+    # scripts/build and scripts/version: the tag as main.VERSION, static, stripped.
+    Recipe(
+        "local-path-provisioner",
+        LOCAL_PATH_PROVISIONER,
+        (Binary("local-path-provisioner", "github.com/rancher/local-path-provisioner"),),
+        ldflags=f"-X main.VERSION=v{LOCAL_PATH_PROVISIONER} -extldflags -static -s -w",
+        extra=_READONLY,
+    ),
+    # controller/Dockerfile and speaker/Dockerfile, with the build args of publish.yaml.
+    Recipe(
+        "metallb",
+        METALLB,
+        (
+            Binary("controller", "go.universe.tf/metallb/controller"),
+            Binary("speaker", "go.universe.tf/metallb/speaker"),
+        ),
+        ldflags=_METALLB_STAMP,
+        extra=_READONLY,
+    ),
+    # .goreleaser.yml: the controller build, `-X main.VERSION={{ .Version }}`.
+    Recipe(
+        "sealed-secrets-controller",
+        SEALED_SECRETS,
+        (Binary("controller", "github.com/bitnami-labs/sealed-secrets/cmd/controller"),),
+        ldflags=f"-X main.VERSION={SEALED_SECRETS}",
+        extra=_READONLY,
+    ),
+    # .goreleaser.yml.tmpl: -trimpath, the version without its v, the codename, the date. The
+    # web UI (webui/static, an npm build) is not in the module: the binary serves no dashboard.
+    Recipe(
+        "traefik",
+        TRAEFIK,
+        (Binary("traefik", "github.com/traefik/traefik/v3/cmd/traefik"),),
+        ldflags=f"-s -w -X {_TRAEFIK_VERSION}.Version={TRAEFIK} "
+        f"-X {_TRAEFIK_VERSION}.Codename={TRAEFIK_CODENAME} "
+        f"-X {_TRAEFIK_VERSION}.BuildDate={TRAEFIK_DATE}",
+        extra=_READONLY,
+    ),
+)
+
+
 def by_name(name: str) -> Recipe:
-    for recipe in RECIPES:
+    for recipe in (*RECIPES, *ADDONS):
         if recipe.name == name:
             return recipe
     raise KeyError(name)
