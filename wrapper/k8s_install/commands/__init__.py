@@ -18,6 +18,7 @@ from k8s_install.commands import (
     preflight,
     sandbox,
     schema,
+    secrets,
     status,
     validate,
 )
@@ -38,6 +39,7 @@ _MODULES = [
     status,
     drift,
     addons,
+    secrets,
 ]
 
 COMMANDS: list[click.Command] = [command for module in _MODULES for command in module.COMMANDS]
