@@ -443,3 +443,282 @@ def test_the_canary_is_nowhere_in_the_repo_its_history_or_the_output(
         assert form not in history and form not in objects, form
         for result in outputs:
             assert form not in result.stdout_bytes + result.stderr_bytes, form
+
+
+# ---- the addons role: the key before wave 1 (tasks/sealing.yml) -------------------------------
+#
+# There is no API server here: kubectl is a stand-in that records what it was asked and keeps
+# what was applied in files, so the tests see the exact Secret the controller would load.
+
+FAKE_KUBECTL = """\
+#!{python}
+import json, pathlib, sys
+state = pathlib.Path({state!r})
+args = sys.argv[1:]
+with (state / "calls.jsonl").open("a") as log:
+    log.write(json.dumps(args) + "\\n")
+namespaces = state / "namespaces"
+if "apply" in args:
+    secret = json.loads(sys.stdin.read())
+    (state / "applied.json").write_text(json.dumps(secret))
+    (state / "live-cert").write_text(secret["data"]["tls.crt"])
+    print("secret/" + secret["metadata"]["name"] + " serverside-applied")
+elif args[2:4] == ["get", "secrets"]:
+    live = state / "live-cert"
+    print(live.read_text() if live.exists() else "", end="")
+elif args[2:4] == ["get", "namespaces"]:
+    print(namespaces.read_text().strip() if namespaces.exists() else "default kube-system")
+elif args[2:4] == ["create", "namespace"]:
+    known = namespaces.read_text().split() if namespaces.exists() else ["default", "kube-system"]
+    namespaces.write_text(" ".join([*known, args[4]]))
+    print("namespace/" + args[4] + " created")
+elif args[2:4] == ["rollout", "restart"]:
+    print("No resources found in " + args[6] + " namespace.", file=sys.stderr)
+    sys.exit(1)
+elif args[2:3] == ["wait"]:
+    print(args[6] + " condition met")
+else:
+    sys.exit(1)
+"""
+
+
+@pytest.fixture
+def fake_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A kubectl on PATH; returns its state directory."""
+    state = tmp_path / "kubectl-state"
+    state.mkdir()
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "kubectl"
+    script.write_text(FAKE_KUBECTL.format(python=sys.executable, state=str(state)))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return state
+
+
+def calls(state: Path) -> list[list[str]]:
+    path = state / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def sealing_plan(root: Path, namespaces: list[str]) -> dict[str, Any]:
+    return {
+        "addons_releases": [],
+        "addons_removals": [],
+        "addons_helm_source": "/usr/bin/true",
+        "addons_sealed_namespaces": namespaces,
+        "addons_sealing_key": {
+            "cert": str(root / sealing.CERT_FILE),
+            "key_vault": str(root / sealing.KEY_VAULT_FILE),
+            "namespace": "kube-system",
+            "name": sealing.KEY_SECRET,
+            "label": sealing.KEY_LABEL,
+        },
+    }
+
+
+def run_role(
+    tmp_path: Path, plan: dict[str, Any], vault_pass: Path | None
+) -> subprocess.CompletedProcess[str]:
+    from k8s_install.base.resources import data_dir, playbook
+
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(yaml.safe_dump(plan))
+    (tmp_path / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
+    variables = {
+        "k8s_install_addons_plan": str(plan_file),
+        "k8s_install_addons_local": True,
+        "k8s_install_addons_kubeconfig": str(tmp_path / "kubeconfig"),
+        "ansible_python_interpreter": sys.executable,
+    }
+    vault = ["--vault-password-file", str(vault_pass)] if vault_pass else []
+    env = {
+        "PATH": f"{os.environ['PATH']}{os.pathsep}{Path(sys.executable).parent}",
+        "HOME": str(tmp_path),
+        "ANSIBLE_ROLES_PATH": str(data_dir("roles")),
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+    }
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), str(playbook("addons.yml"))]
+    return subprocess.run(
+        [*command, "-e", json.dumps(variables), *vault, "-vvv"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_sealing_gives_the_controller_its_key_once_and_creates_namespaces(
+    repo: Path, tmp_path: Path, vault_pass: Path, fake_kubectl: Path
+) -> None:
+    keygen(repo)
+    key_pem = private_pem(repo, vault_pass)
+    result = run_role(tmp_path, sealing_plan(repo, ["apps", "kube-system"]), vault_pass)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    secret = json.loads((fake_kubectl / "applied.json").read_text())
+    assert secret["kind"] == "Secret" and secret["type"] == "kubernetes.io/tls"
+    assert secret["metadata"] == {
+        "name": sealing.KEY_SECRET,
+        "namespace": "kube-system",
+        "labels": {sealing.KEY_LABEL: "active"},
+    }
+    assert base64.b64decode(secret["data"]["tls.key"]) == key_pem  # decrypted, byte for byte
+    assert base64.b64decode(secret["data"]["tls.crt"]) == (repo / sealing.CERT_FILE).read_bytes()
+    made = calls(fake_kubectl)
+    applied = next(c for c in made if "apply" in c)
+    assert "--server-side" in applied  # no last-applied annotation holding the key
+    assert [c[4] for c in made if c[2:4] == ["create", "namespace"]] == ["apps"]
+    assert any(c[2:4] == ["rollout", "restart"] for c in made)  # the handler, a no-op here
+    # -vvv, yet no_log kept the key out of the output.
+    assert RSA_KEY_HEADER not in output
+    for line in key_pem.decode().splitlines()[1:-1]:
+        assert line not in output
+
+    again = run_role(tmp_path, sealing_plan(repo, ["apps", "kube-system"]), vault_pass)
+    assert again.returncode == 0, again.stdout
+    assert "changed=0" in again.stdout and "failed=0" in again.stdout
+    assert sum("apply" in c for c in calls(fake_kubectl)) == 1
+
+
+def test_sealing_without_the_vault_password_fails_and_shows_no_key(
+    repo: Path, tmp_path: Path, vault_pass: Path, fake_kubectl: Path
+) -> None:
+    keygen(repo)
+    result = run_role(tmp_path, sealing_plan(repo, []), None)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "censored" in output  # the failed task is no_log
+    assert not (fake_kubectl / "applied.json").exists()
+    assert RSA_KEY_HEADER not in output
+
+
+def test_the_role_argument_spec_types_the_sealing_variables(tmp_path: Path) -> None:
+    plan = {**sealing_plan(tmp_path, []), "addons_sealed_namespaces": {"apps": 1}}
+    result = run_role(tmp_path, plan, None)
+    assert result.returncode != 0
+    assert "'addons_sealed_namespaces' is of type" in result.stdout
+    assert "unable to convert to list" in result.stdout
+
+
+# ---- the CLI: render, the checks before any host, and the run ---------------------------------
+
+
+@pytest.fixture
+def charts(
+    chart_repo: Any, helm_binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real sealed-secrets chart (tests/chart_repo.py), and helm."""
+    monkeypatch.setenv("K8S_INSTALL_HELM", str(helm_binary))
+    monkeypatch.setenv("K8S_INSTALL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("K8S_INSTALL_CHARTS", str(chart_repo.charts_dir))
+
+
+def cluster_with_sealed(root: Path) -> Path:
+    data = {
+        "name": "lab",
+        "kubernetes": {"version": "1.35.4"},
+        "nodes": [
+            {"name": "cp1", "address": "192.0.2.11", "roles": ["control-plane", "etcd", "worker"]}
+        ],
+        "addons": {"releases": [{"preset": "sealed-secrets"}, {"preset": "sealed"}]},
+    }
+    path = root / "cluster.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    (root / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
+    return path
+
+
+def test_render_puts_the_sealed_files_in_the_sealed_release_after_the_controller(
+    charts: None, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keygen(repo)
+    assert seal_tls(repo, tmp_path).exit_code == 0
+    cluster_with_sealed(repo)
+    monkeypatch.delenv(VAULT_PASSWORD_ENV)  # rendering needs no key
+    result = invoke(repo, "addons", "render", "--json")
+    assert result.exit_code == 0, result.output
+    rendered = repo / "rendered" / "addons" / "sealed"
+    info = yaml.safe_load((rendered / "release.yaml").read_text())
+    assert info["depends_on"] == ["sealed-secrets"] and info["namespace"] == "kube-system"
+    docs = [d for d in yaml.safe_load_all((rendered / "manifest.yaml").read_text()) if d]
+    assert [(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs] == [
+        ("SealedSecret", "traefik", "gateway-tls")
+    ]
+    sealed = yaml.safe_load((repo / "sealed" / "traefik" / "gateway-tls.yaml").read_text())
+    assert docs[0]["spec"] == sealed["spec"]
+    for path in (repo / "rendered").rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes()
+            assert base64.b64encode(CANARY.encode()) not in path.read_bytes()
+
+
+def test_the_sealed_release_without_a_key_is_refused_before_any_host(
+    charts: None, repo: Path, fake_kubectl: Path
+) -> None:
+    path = cluster_with_sealed(repo)
+    result = invoke(
+        repo, "addons", "apply", "--kubeconfig", str(path.parent / "kubeconfig"), "--json"
+    )
+    assert result.exit_code == 2, result.output
+    problem = json.loads(result.stdout)["problems"][0]
+    assert problem["path"] == str(sealing.CERT_FILE) and "secrets keygen" in problem["fix"]
+    assert calls(fake_kubectl) == []
+
+
+def test_apply_without_the_vault_password_exits_2_before_any_host(
+    charts: None, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_kubectl: Path
+) -> None:
+    keygen(repo)
+    assert seal_tls(repo, tmp_path).exit_code == 0
+    path = cluster_with_sealed(repo)
+    monkeypatch.delenv(VAULT_PASSWORD_ENV)
+    result = invoke(
+        repo, "addons", "apply", "--kubeconfig", str(path.parent / "kubeconfig"), "--json"
+    )
+    assert result.exit_code == 2, result.output
+    document = json.loads(result.stdout)
+    assert document["problems"][0]["path"] == VAULT_PASSWORD_ENV
+    assert f"export {VAULT_PASSWORD_ENV}=" in document["problems"][0]["fix"]
+    assert calls(fake_kubectl) == []
+
+
+def test_apply_gives_the_key_first_and_leaves_no_secret_in_the_run_or_its_artifacts(
+    charts: None, repo: Path, tmp_path: Path, vault_pass: Path, fake_kubectl: Path
+) -> None:
+    keygen(repo)
+    key_pem = private_pem(repo, vault_pass)
+    assert seal_tls(repo, tmp_path).exit_code == 0
+    path = cluster_with_sealed(repo)
+    result = invoke(
+        repo, "addons", "apply", "--kubeconfig", str(path.parent / "kubeconfig"), "--json"
+    )
+    # helm then fails on the absent API server, in wave 1: the key went in before it.
+    assert result.exit_code == 1, result.output
+    secret = json.loads((fake_kubectl / "applied.json").read_text())
+    assert base64.b64decode(secret["data"]["tls.key"]) == key_pem
+    assert [c[4] for c in calls(fake_kubectl) if c[2:4] == ["create", "namespace"]] == ["traefik"]
+    plan = yaml.safe_load((repo / ".k8s-install" / "addons" / "plan.yaml").read_text())
+    assert [(r["name"], r["wave"], r["secrets"]) for r in plan["addons_releases"]] == [
+        ("sealed-secrets", 1, []),
+        ("sealed", 2, ["traefik/gateway-tls"]),
+    ]
+    assert plan["addons_sealing_key"]["namespace"] == "kube-system"
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    artifacts = Path(next(line for line in lines if line.get("type") == "result")["artifacts"])
+    assert artifacts.is_dir()
+    searched = [p for p in [*artifacts.rglob("*"), *(repo / ".k8s-install").rglob("*")]]
+    searched = [p for p in searched if p.is_file()]
+    assert any(p.name == "stdout" for p in searched)
+    forms = [
+        CANARY.encode(),
+        base64.b64encode(CANARY.encode()),
+        RSA_KEY_HEADER.encode(),
+        base64.b64encode(key_pem),
+        key_pem.splitlines()[1],
+    ]
+    for form in forms:
+        assert form not in result.stdout_bytes + result.stderr_bytes, form
+        for file in searched:
+            assert form not in file.read_bytes(), (form, file)

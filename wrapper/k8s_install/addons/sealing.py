@@ -35,6 +35,10 @@ from cryptography.x509.oid import ExtensionOID
 from k8s_install.ansible.security import VAULT_PASSWORD_ENV
 from k8s_install.base.errors import InvalidInput, Problem
 
+# The builtin chart that installs the sealed/ files, and the controller's chart.
+SEALED_CHART = "builtin://sealed"
+CONTROLLER_CHART = "sealed-secrets"
+
 KEY_DIR = Path("sealing-key")
 CERT_FILE = KEY_DIR / "tls.crt"
 KEY_VAULT_FILE = KEY_DIR / "tls.key.vault"
@@ -473,3 +477,52 @@ def check_sealed_with(key: rsa.RSAPrivateKey, entry: Entry) -> None:
                     )
                 ],
             ) from None
+
+
+# ---- the addons run ------------------------------------------------------------------------
+
+
+def with_sealed_secrets(chart: str, values: dict[str, Any], root: Path) -> dict[str, Any]:
+    """The values of the release installing the sealed/ files: every SealedSecret in them."""
+    if chart != SEALED_CHART:
+        return values
+    return {**values, "sealedSecrets": [e.document for e in entries(root)]}
+
+
+def role_vars(root: Path, controller_namespace: str | None, sealed: bool) -> dict[str, Any]:
+    """The addons role's sealing variables, checked before any host is touched (exit 2).
+
+    controller_namespace: where the enabled sealed-secrets release runs (None: not enabled);
+    sealed: whether the release installing sealed/ is enabled. With a key in the repo, the
+    vault password must open it, it must be the certificate's, and every file must be sealed
+    with it for its namespace/name."""
+    has_key = (root / CERT_FILE).is_file() or (root / KEY_VAULT_FILE).is_file()
+    if sealed and not has_key:
+        raise InvalidInput(
+            f"the sealed release installs {SEALED_DIR}/, but {root} has no sealing key",
+            [Problem(str(CERT_FILE), "no sealing key in the cluster repo", KEYGEN_FIX)],
+        )
+    found = entries(root) if sealed else []
+    result: dict[str, Any] = {
+        "addons_sealed_namespaces": sorted({e.namespace for e in found}),
+        "addons_sealing_key": {},
+    }
+    if controller_namespace is None or not has_key:
+        return result
+    key = private_key(root, vault_password_file())
+    for entry in found:
+        check_sealed_with(key, entry)
+    del key
+    result["addons_sealing_key"] = {
+        "cert": str((root / CERT_FILE).resolve()),
+        "key_vault": str((root / KEY_VAULT_FILE).resolve()),
+        "namespace": controller_namespace,
+        "name": KEY_SECRET,
+        "label": KEY_LABEL,
+    }
+    return result
+
+
+def secret_names(root: Path) -> list[str]:
+    """namespace/name of the Secret each sealed/ file becomes (the role waits for them)."""
+    return [f"{e.namespace}/{e.name}" for e in entries(root)]
