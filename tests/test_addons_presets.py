@@ -127,6 +127,8 @@ def test_every_preset_lints_and_renders_with_its_real_chart(
     globals_ = GLOBALS if with_globals else unset_globals(name)
     addons = {"globals": globals_, "releases": releases_for(name)}
     path = make_cluster(tmp_path / "repo", addons)
+    if name == "sealed":
+        write_sealed_file(path.parent)
 
     checked = run("validate", "-c", str(path), "--json")  # the schema check runs here too
     problems = json.loads(checked.stdout)["problems"]
@@ -157,7 +159,7 @@ def test_every_preset_lints_and_renders_with_its_real_chart(
     manifest = (out / "manifest.yaml").read_text()
     assert manifest.strip(), "the chart rendered nothing"
     used = images.by_release(path.parent)[name]
-    if name != "metallb-pool":
+    if name not in ("metallb-pool", "sealed"):
         assert used, "no images found"
     docs = [d for d in yaml.safe_load_all(manifest) if d]
     if name in CHECKS:
@@ -237,6 +239,34 @@ def _sealed_secrets(docs: list[dict[str, Any]]) -> None:
     assert args[args.index("--key-renew-period") + 1] == "0"
 
 
+# A SealedSecret as `k8s-install secrets seal` writes it (tests/test_addons_sealed_secrets.py
+# seals real ones); the ciphertext is only carried here, never opened.
+SEALED = {
+    "apiVersion": "bitnami.com/v1alpha1",
+    "kind": "SealedSecret",
+    "metadata": {"name": "gateway-tls", "namespace": "traefik"},
+    "spec": {
+        "encryptedData": {"tls.crt": "AgBx", "tls.key": "AgBy"},
+        "template": {
+            "metadata": {"name": "gateway-tls", "namespace": "traefik"},
+            "type": "kubernetes.io/tls",
+        },
+    },
+}
+
+
+def write_sealed_file(root: Path) -> None:
+    path = root / "sealed" / "traefik" / "gateway-tls.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(SEALED))
+
+
+def _sealed(docs: list[dict[str, Any]]) -> None:
+    sealed = one(docs, "SealedSecret", "gateway-tls")
+    assert sealed["metadata"]["namespace"] == "traefik"  # its own, not the release's
+    assert sealed["spec"] == SEALED["spec"]
+
+
 def _local_path(docs: list[dict[str, Any]]) -> None:
     helper = one(docs, "ConfigMap", "local-path-config")["data"]["helperPod.yaml"]
     assert "busybox:1.35.0" in helper and ":latest" not in helper
@@ -262,6 +292,7 @@ CHECKS = {
     "metallb-pool": _metallb_pool,
     "traefik": _traefik,
     "sealed-secrets": _sealed_secrets,
+    "sealed": _sealed,
     "local-path-provisioner": _local_path,
 }
 
@@ -274,6 +305,7 @@ REFUSED: dict[str, tuple[dict[str, Any], str, str]] = {
     "traefik": ({"deployment": {"replicas": -1}}, "deployment.replicas", "less than the minimum"),
     "metallb-pool": ({"addresses": ["lab"]}, "addresses[0]", "does not match"),
     "hello": ({"replicas": 0}, "replicas", "less than the minimum"),
+    "sealed": ({"labels": {"team": 5}}, "labels.team", "is not of type 'string'"),
 }
 
 

@@ -268,7 +268,7 @@ def test_disabling_a_preset_shows_its_removal_in_the_plan(env: None, tmp_path: P
     rows = {r["name"]: r for r in json.loads(listed.stdout)["releases"]}
     assert rows["fluent-bit"]["enabled"] is False and rows["fluent-bit"]["wave"] is None
     assert rows["ingress-nginx"]["after"] == ["cert-manager", "metallb", "metallb-pool"]
-    assert rows["traefik"]["after"] == ["metallb", "metallb-pool"]
+    assert rows["traefik"]["after"] == ["metallb", "metallb-pool", "sealed"]
     assert rows["kube-prometheus-stack"]["wave"] == 4
 
 

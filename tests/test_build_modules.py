@@ -6,7 +6,7 @@ anything (which would build something upstream never tested). What U@T replaces 
 module version, the wrapper replaces the same way (a dependency's replaces do not apply), and
 that version is the one selected. Each Kubernetes wrapper must also
 replace all 29 staging modules at the matching v0.x tag, and nothing else. And every recipe of
-every release set builds from a wrapper that selects upstream at the recipe's version.
+every release set, and every test tool, builds from a wrapper that selects upstream at the recipe's version.
 """
 
 from __future__ import annotations
@@ -151,7 +151,10 @@ def test_kubernetes_replaces_every_staging_module(
     assert set(replaced.values()) == {staging_version}
 
 
-_ALL = {r.name: r for s in recipes.SETS.values() for r in s.components.values()}
+_ALL = {
+    **{r.name: r for s in recipes.SETS.values() for r in s.components.values()},
+    **{r.name: r for r in recipes.TOOLS},
+}
 SET_RECIPES = [r for name, r in sorted(_ALL.items()) if name not in OWN]
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/artifacts/build.py [--set 1.35|1.34] [--cache DIR] [--only NAME ...]
         [--no-images] [--no-addons]
+    .venv/bin/python scripts/artifacts/build.py --tool sealed-secrets
 
 --set picks the release set (recipes.SETS, default 1.35): Kubernetes and the companions
 Kubespray v2.31.0 picks for it. --only names components of that set (kubernetes, etcd, ...).
@@ -12,6 +13,8 @@ the images written as one OCI layout in CACHE/out/<key>/images/, and artifacts.j
 file and image with its sha256. The last line printed is the artifacts.json path.
 The addon presets' images (addon_images.py, from recipes.ADDONS) go into the same layout;
 --no-addons leaves them out (--no-images too). --only also takes the addons' names.
+--tool builds one of the tools the tests run (recipes.TOOLS, e.g. kubeseal from sealed-secrets)
+into the same binary cache and prints `NAME: DIRECTORY`.
 CACHE defaults to K8S_INSTALL_ARTIFACTS or /var/cache/k8s-install/artifacts.
 """
 
@@ -168,10 +171,17 @@ def main() -> int:
     parser.add_argument(
         "--no-addons", action="store_true", help="without the addon images (recipes.ADDONS)"
     )
+    parser.add_argument(
+        "--tool", choices=[r.name for r in recipes.TOOLS], help="build one test tool only"
+    )
     args = parser.parse_args()
     cache: Path = args.cache
     cache.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    if args.tool:
+        tool = next(r for r in recipes.TOOLS if r.name == args.tool)
+        print(f"{tool.name}: {gobuild.build(tool, cache, log)}")
+        return 0
     release = recipes.SETS[args.set]
     chosen = {
         name: recipe

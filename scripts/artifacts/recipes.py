@@ -27,6 +27,9 @@ COREDNS = "1.12.4"
 HELM = "3.18.4"
 PAUSE = "3.10.1"
 SMOKE = "1.1"  # build/smoke, the post_checks workload
+# kubeseal, for the tests only: the release of the controller image that the sealed-secrets
+# preset's chart (2.18.5) runs, so a test unseals our SealedSecrets with upstream's own code.
+KUBESEAL = "0.36.6"
 # The release time of k8s.io/kubernetes v1.35.4 on the module proxy: a fixed build date.
 BUILD_DATE = "2026-04-15T18:01:22Z"
 
@@ -291,8 +294,21 @@ ADDONS: tuple[Recipe, ...] = (
 )
 
 
+# Tools the tests run on the control machine; no release set (and no bundle) carries them.
+# `-mod=readonly`: the build uses go.mod and go.sum as committed, never updating them.
+TOOLS: tuple[Recipe, ...] = (
+    Recipe(
+        "sealed-secrets",
+        KUBESEAL,
+        (Binary("kubeseal", "github.com/bitnami-labs/sealed-secrets/cmd/kubeseal"),),
+        ldflags=f"-X main.VERSION={KUBESEAL}",
+        extra=("-mod=readonly",),
+    ),
+)
+
+
 def by_name(name: str) -> Recipe:
-    for recipe in (*RECIPES, *ADDONS):
+    for recipe in (*RECIPES, *ADDONS, *TOOLS):
         if recipe.name == name:
             return recipe
     raise KeyError(name)

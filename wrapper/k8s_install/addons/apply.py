@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from k8s_install.addons import chart_files, helm, order, render
+from k8s_install.addons import chart_files, helm, order, render, sealing
 from k8s_install.ansible import actions, runner
 from k8s_install.base.errors import InvalidInput, Problem
 from k8s_install.model.addon_releases import edges, expand
@@ -110,6 +110,7 @@ def prepare(
     else:
         changes = remove_changes(cluster, only_remove)
     by_name = {item.release.name: item for item in result.releases}
+    sealing_vars = _sealing_vars(cluster, result) if only_remove is None else {}
     releases = []
     for change in changes:
         if change.action in ("install", "upgrade", "unchanged") and only_remove is None:
@@ -126,6 +127,9 @@ def prepare(
                     "timeout": item.release.timeout,
                     "restore": change.name in restore,
                     "namespace_labels": item.release.namespace_labels,
+                    "secrets": sealing.secret_names(cluster.root)
+                    if item.release.chart == sealing.SEALED_CHART
+                    else [],
                 }
             )
     removals = [{"name": c.name, "namespace": c.namespace} for c in changes if c.action == "remove"]
@@ -133,11 +137,22 @@ def prepare(
         "addons_releases": releases,
         "addons_removals": removals,
         "addons_helm_source": str(config.helm.binary),
+        **sealing_vars,
     }
     path = cluster.root / PLAN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(plan, sort_keys=True))
     return Prepared(changes, path, plan, result)
+
+
+def _sealing_vars(cluster: Cluster, result: render.Result) -> dict[str, Any]:
+    """The sealing key and the SealedSecrets' namespaces for the role (addons/sealing.py)."""
+    active = [item.release for item in result.releases]
+    controller = next((r for r in active if sealing.CONTROLLER_CHART in (r.preset, r.chart)), None)
+    sealed = any(r.chart == sealing.SEALED_CHART for r in active)
+    if controller is None and not sealed:
+        return {}
+    return sealing.role_vars(cluster.root, controller.namespace if controller else None, sealed)
 
 
 def remove_changes(cluster: Cluster, name: str) -> list[order.Change]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from k8s_install.addons import chart_files, manifests, values_schema
+from k8s_install.addons import chart_files, manifests, sealing, values_schema
 from k8s_install.addons.helm import Helm, HelmError
 from k8s_install.addons.order import enabled, waves
 from k8s_install.base.errors import InvalidInput, K8sInstallError, Problem
@@ -291,8 +291,11 @@ def template(
     return manifests.canonical(result.stdout)
 
 
-def prepare(addons: dict[str, Any]) -> list[tuple[int, Release, dict[str, Any]]]:
-    """(wave, release, resolved values) for every enabled release, in install order."""
+def prepare(
+    addons: dict[str, Any], root: Path | None = None
+) -> list[tuple[int, Release, dict[str, Any]]]:
+    """(wave, release, resolved values) for every enabled release, in install order. Given the
+    cluster repo, the release of the sealed/ files gets them as values (addons/sealing.py)."""
     releases, problems = expand(addons)
     globals_ = globals_of(addons)
     prepared: list[tuple[int, Release, dict[str, Any]]] = []
@@ -301,6 +304,8 @@ def prepare(addons: dict[str, Any]) -> list[tuple[int, Release, dict[str, Any]]]
         for release in wave:
             values, found = resolve_values(release, globals_)
             problems += found
+            if root is not None:
+                values = sealing.with_sealed_secrets(release.chart, values, root)
             prepared.append((number, release, values))
     errors = [p for p in problems if p.severity == "error"]
     if errors:
@@ -327,7 +332,7 @@ def render_all(addons: dict[str, Any], settings: Settings, out_dir: Path) -> Res
     """Render every enabled release into out_dir/<release>/; delete directories of the others.
 
     Nothing is written unless every release renders."""
-    prepared = prepare(addons)
+    prepared = prepare(addons, settings.root)
     active = [release for _, release, _ in prepared]
     charts = {release.name: locate_chart(release, settings) for release in active}
     refused = [
@@ -389,7 +394,7 @@ def schema_problems(addons: dict[str, Any], sources: ChartSources) -> list[Probl
     on disk already (local, builtin, search directories, the offline bundle, the cache): nothing
     is fetched. A chart archive that is unsafe to read is reported too."""
     try:
-        prepared = prepare(addons)
+        prepared = prepare(addons, sources.root)
     except InvalidInput as exc:
         return list(exc.problems)
     found: list[Problem] = []

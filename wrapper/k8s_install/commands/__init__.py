@@ -19,6 +19,7 @@ from k8s_install.commands import (
     preflight,
     sandbox,
     schema,
+    secrets,
     status,
     validate,
 )
@@ -40,6 +41,7 @@ _MODULES = [
     drift,
     addons,
     access,
+    secrets,
 ]
 
 COMMANDS: list[click.Command] = [command for module in _MODULES for command in module.COMMANDS]
