@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from k8s_install.addons import sealing
 from k8s_install.ansible.security import VAULT_PASSWORD_ENV
 from k8s_install.base import output_schemas as jsonout
+from k8s_install.base import resources
 from k8s_install.cli import cli
 
 KUBESEAL_ENV = "K8S_INSTALL_KUBESEAL"
@@ -62,7 +64,7 @@ def vault_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def repo(tmp_path: Path, vault_pass: Path) -> Path:
     root = tmp_path / "cluster"
     root.mkdir()
-    (root / "cluster.yaml").write_text("# the cluster repo\n")
+    shutil.copyfile(resources.sample_cluster(), root / "cluster.yaml")
     return root
 
 
@@ -191,7 +193,7 @@ def test_a_key_that_is_not_the_certificates_exits_2(repo: Path, tmp_path: Path) 
     cert = (repo / sealing.CERT_FILE).read_bytes()
     other = tmp_path / "other"
     other.mkdir()
-    (other / "cluster.yaml").write_text("")
+    shutil.copyfile(resources.sample_cluster(), other / "cluster.yaml")
     keygen(other)
     (repo / sealing.CERT_FILE).write_bytes((other / sealing.CERT_FILE).read_bytes())
     result = invoke(repo, "secrets", "list", "--verify", "--json")
@@ -205,7 +207,7 @@ def test_a_file_sealed_with_another_key_fails_verify(repo: Path, tmp_path: Path)
     keygen(repo)
     other = tmp_path / "other"
     other.mkdir()
-    (other / "cluster.yaml").write_text("")
+    shutil.copyfile(resources.sample_cluster(), other / "cluster.yaml")
     keygen(other)
     assert (
         invoke(other, "secrets", "seal", "db", "-n", "apps", "--from-literal", "a=b").exit_code == 0

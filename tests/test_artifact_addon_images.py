@@ -277,3 +277,8 @@ def test_without_addons_build_py_knows_no_addon_component(
     assert exited.value.code == 2
     assert "no component metallb" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_nonroot_owns_its_home_as_in_distroless() -> None:
+    home = next(e for e in addon_images.base_entries() if e.path == "home/nonroot")
+    assert (home.kind, home.mode, home.uid, home.gid) == ("dir", 0o700, 65532, 65532)

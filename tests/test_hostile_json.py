@@ -78,6 +78,7 @@ def test_bad_config_is_one_json_object_with_problems(
         config.write_text(content)
     extra = {"addons remove": ["x"], "remove-node": ["x"], "restore": ["x"], "show": ["x"]}
     extra["access revoke"] = ["x"]
+    extra["secrets seal"] = ["x", "-n", "apps", "--from-literal", "k=v"]
     extra["bundle verify"] = [str(tmp_path)]  # the key comes from cluster.yaml
     extra["bundle build"] = ["-o", str(tmp_path / "out"), "--key", str(config)]
     args = [*name.split(), *extra.get(name, []), "-c", str(config), "--json"]

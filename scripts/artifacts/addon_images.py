@@ -33,6 +33,7 @@ which must be BUSYBOX (the local-path-provisioner preset pins it as helperImage.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import shutil
@@ -57,7 +58,7 @@ BUSYBOX = "1.35.0"  # the upstream version of bookworm's busybox-static (1:1.35.
 BUSYBOX_PACKAGE = "busybox-static"
 BUSYBOX_IMAGE = f"docker.io/library/busybox:{BUSYBOX}"
 # Bump when the images' layout changes in a way their binaries' keys would not show.
-RECIPE = "1"
+RECIPE = "2"
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,9 @@ def base_entries() -> list[layers.Entry]:
         layers.file("etc/passwd", PASSWD.encode()),
         layers.file("etc/group", GROUP.encode()),
         layers.file("etc/nsswitch.conf", NSSWITCH.encode()),
-        layers.directory("home/nonroot", 0o700),
+        # nonroot's home, owned by it as in distroless: Traefik stats $HOME/.config at start
+        # and exits when that is refused.
+        dataclasses.replace(layers.directory("home/nonroot", 0o700), uid=65532, gid=65532),
         layers.directory("tmp", 0o1777),
     ]
 

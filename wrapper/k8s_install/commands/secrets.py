@@ -11,6 +11,7 @@ import click
 from k8s_install.addons import sealing
 from k8s_install.base.errors import InvalidInput, Problem
 from k8s_install.commands.common import config_option, json_option, output
+from k8s_install.model import config
 
 _KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
@@ -35,12 +36,9 @@ def secrets() -> None:
 
 
 def _root(config_path: Path) -> Path:
-    if not config_path.is_file():
-        raise InvalidInput(
-            f"{config_path} does not exist: secrets live in the cluster repo next to it",
-            [Problem("--config", f"no {config_path}", "run it in the cluster repo, or give -c")],
-        )
-    return config_path.resolve().parent
+    """The cluster repo: the directory of its cluster.yaml, which must load and validate (a
+    missing or broken one is exit 2 with its problems, as for every command)."""
+    return config.load(config_path).root
 
 
 @secrets.command("keygen")
