@@ -39,6 +39,7 @@ import recipes
 
 from k8s_install.bundle.verify import sha256_file
 
+HERE = Path(__file__).resolve().parent
 DEFAULT_CACHE = Path(os.environ.get("K8S_INSTALL_ARTIFACTS", "/var/cache/k8s-install/artifacts"))
 
 # The Kubespray variable that carries each file's checksum, and the versions of the files
@@ -95,6 +96,22 @@ def image_binaries(bins: dict[str, Path]) -> dict[str, Path]:
     return result
 
 
+# The code that shapes the files and writes the images: a change to any of it is a new assembly.
+ASSEMBLY_CODE = (
+    HERE / "build.py",
+    HERE / "package.py",
+    HERE / "images.py",
+    HERE / "addon_images.py",
+    HERE / "recipes.py",
+    HERE.parents[1] / "wrapper" / "k8s_install" / "bundle" / "layers.py",
+    HERE.parents[1] / "wrapper" / "k8s_install" / "bundle" / "oci.py",
+)
+
+
+def code_hashes() -> dict[str, str]:
+    return {path.name: sha256_file(path)[0] for path in ASSEMBLY_CODE}
+
+
 def assemble(
     bins: dict[str, Path],
     cache: Path,
@@ -108,6 +125,12 @@ def assemble(
     """
     inputs: dict[str, object] = {k: v.name for k, v in sorted(bins.items())}
     inputs["images"] = with_images
+    inputs["code"] = code_hashes()
+    netbase_key = ""
+    if with_images:
+        snapshot = image_recipes.debian_snapshot(image_recipes.debian_mirror())
+        netbase_key = image_recipes.netbase_key(snapshot)
+        inputs["netbase"] = netbase_key
     busybox = None
     if with_images and addon_bins:
         busybox = addon_images.candidate()
@@ -138,7 +161,12 @@ def assemble(
     images: list[str] = []
     if with_images:
         images = image_recipes.build_images(
-            tmp / "images", image_binaries(bins), cache, image_versions(release), log=log
+            tmp / "images",
+            image_binaries(bins),
+            cache,
+            image_versions(release),
+            netbase_root=image_recipes.netbase(cache, log, netbase_key),
+            log=log,
         )
     if addon_bins and busybox is not None:
         tree = addon_images.busybox_tree(cache, busybox, log)

@@ -32,7 +32,8 @@ def go_env(cgo: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
     env.update(
         GOTOOLCHAIN="local",
-        GOFLAGS="-mod=mod",
+        # The committed go.mod and go.sum are the lock files: the build never updates them.
+        GOFLAGS="-mod=readonly",
         GOMODCACHE=str(GO_CACHE / "mod"),
         GOCACHE=str(GO_CACHE / "build"),
         GOPROXY=os.environ.get("GOPROXY", "https://proxy.golang.org"),
@@ -48,11 +49,27 @@ def go_version() -> str:
     return out.stdout.strip()
 
 
+def cgo_toolchain() -> str:
+    """The C toolchain a cgo build links with: gcc's version and libseccomp's (runc)."""
+    gcc = subprocess.run(["gcc", "-dumpfullversion"], capture_output=True, text=True, check=False)
+    seccomp = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "libseccomp-dev"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return f"gcc={gcc.stdout.strip() or 'none'} libseccomp-dev={seccomp.stdout.strip() or 'none'}"
+
+
 def key(recipe: Recipe, gover: str) -> str:
+    """Every input of the build: the recipe, the toolchain, the wrapper module's files (go.mod
+    and go.sum, the lock files) and, for cgo, the C toolchain and libraries."""
     module = ROOT / recipe.module_dir
     digest = hashlib.sha256()
     digest.update(json.dumps(dataclasses.asdict(recipe), sort_keys=True).encode())
     digest.update(f"{gover} {GOOS}/{GOARCH} format={RECIPE_FORMAT}".encode())
+    if recipe.cgo:
+        digest.update(cgo_toolchain().encode())
     for name in sorted(p.name for p in module.iterdir() if p.is_file()):
         digest.update(name.encode() + b"\0" + (module / name).read_bytes())
     return digest.hexdigest()
@@ -68,7 +85,7 @@ def build(recipe: Recipe, cache: Path, log: Log) -> Path:
     tmp = entry.with_name(entry.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    env = go_env(recipe.cgo)
+    env = go_env(recipe.cgo) | recipe.env
     started = time.monotonic()
     for binary in recipe.binaries:
         log(f"{recipe.name} {recipe.version}: go build {binary.name}")
@@ -83,6 +100,7 @@ def build(recipe: Recipe, cache: Path, log: Log) -> Path:
         "recipe": dataclasses.asdict(recipe),
         "go": gover,
         "platform": f"{GOOS}/{GOARCH}",
+        "cgo_toolchain": cgo_toolchain() if recipe.cgo else "",
         "seconds": round(time.monotonic() - started, 1),
     }
     (tmp / "build.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +76,7 @@ NETBASE_EMPTIED = (
 )
 # Bump when netbase() changes what it does, so cached trees are rebuilt.
 NETBASE_RECIPE = "1"
+RELEASE_HEAD_BYTES = 64 * 1024  # an InRelease header, with the Date field, fits well within
 
 
 Log = Callable[[str], None]
@@ -148,25 +150,64 @@ def _needs(tool: str, what: str, *, root: bool) -> None:
 # ---------------------------------------------------------------- netbase
 
 
-def netbase_key(packages: tuple[str, ...] = NETBASE_PACKAGES) -> str:
+def debian_mirror() -> str:
+    return os.environ.get(host_image.MIRROR_ENV, host_image.DEFAULT_MIRROR).rstrip("/")
+
+
+def debian_snapshot(mirror: str, suite: str = host_image.SUITE) -> str:
+    """Which Debian debootstrap would install: the Date of the suite's InRelease at the mirror
+    (it changes with every update of the suite's packages)."""
+    url = f"{mirror}/dists/{suite}/InRelease"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            head: str = response.read(RELEASE_HEAD_BYTES).decode("utf-8", "replace")
+    except (OSError, ValueError) as exc:
+        raise ImageBuildError(
+            f"cannot read {url}: {exc}",
+            fix=f"set {host_image.MIRROR_ENV} to a reachable Debian mirror",
+            code=ExitCode.INVALID_INPUT,
+        ) from exc
+    for line in head.splitlines():
+        if line.startswith("Date:"):
+            return line.removeprefix("Date:").strip()
+    raise ImageBuildError(
+        f"{url} has no Date field",
+        fix=f"set {host_image.MIRROR_ENV} to a Debian mirror",
+        code=ExitCode.INVALID_INPUT,
+    )
+
+
+def netbase_key(snapshot: str, packages: tuple[str, ...] = NETBASE_PACKAGES) -> str:
+    """The netbase tree's inputs: suite, variant, packages, what is emptied, and the Debian
+    snapshot (debian_snapshot) of the mirror it comes from."""
     text = "\n".join(
-        [host_image.SUITE, "minbase", NETBASE_RECIPE, *sorted(packages), *NETBASE_EMPTIED]
+        [
+            host_image.SUITE,
+            "minbase",
+            NETBASE_RECIPE,
+            *sorted(packages),
+            *NETBASE_EMPTIED,
+            f"mirror={debian_mirror()}",
+            f"snapshot={snapshot}",
+        ]
     )
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def netbase(cache: Path, log: Log = _quiet) -> Path:
+def netbase(cache: Path, log: Log = _quiet, key: str = "") -> Path:
     """A minimal Debian bookworm root with iptables (nft), nftables, conntrack, iproute2.
 
     Built once with debootstrap (the mirror from K8S_INSTALL_DEBIAN_MIRROR) and cached as
-    cache/netbase-<key>; documentation, apt lists and caches, logs and /dev are emptied.
+    cache/netbase-<key>, keyed by the mirror's snapshot too; documentation, apt lists and
+    caches, logs and /dev are emptied.
     """
-    return _cached(cache, "netbase", netbase_key(), lambda root: _build_netbase(root, log))
+    key = key or netbase_key(debian_snapshot(debian_mirror()))
+    return _cached(cache, "netbase", key, lambda root: _build_netbase(root, log))
 
 
 def _build_netbase(root: Path, log: Log) -> None:
     _needs("debootstrap", "the netbase image layer", root=True)
-    mirror = os.environ.get(host_image.MIRROR_ENV, host_image.DEFAULT_MIRROR)
+    mirror = debian_mirror()
     log(f"debootstrap {host_image.SUITE} (minbase + {', '.join(NETBASE_PACKAGES)}) from {mirror}")
     host_image._run(
         [
