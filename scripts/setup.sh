@@ -33,9 +33,28 @@ for service in nginx docker-registry; do
   systemctl disable --now "$service" >/dev/null 2>&1 || service "$service" stop >/dev/null 2>&1 || true
 done
 
+# Bundles and engine tarballs are unpacked with tarfile's "data" filter (Python 3.11.4 and
+# later; Debian 12's own python3 3.11.2 lacks it), so the venv is made from the first
+# interpreter on PATH that has it, and an older venv is replaced.
+has_filter='import sys, tarfile; sys.exit(0 if hasattr(tarfile, "data_filter") else 1)'
+if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c "$has_filter" 2>/dev/null; then
+  echo "== $VENV was made from a Python without tarfile's data filter; replacing it"
+  rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
-  echo "== python venv in $VENV"
-  python3 -m venv "$VENV"
+  PYTHON=""
+  for candidate in ${PYTHON_FOR_VENV:-} python3.13 python3.12 python3 /usr/bin/python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c "$has_filter" 2>/dev/null; then
+      PYTHON=$(command -v "$candidate"); break
+    fi
+  done
+  if [ -z "$PYTHON" ]; then
+    echo "setup: no Python 3.11.4 or later on PATH (tarfile's data filter is needed);" \
+         "install one (pyenv, or python3.12 from backports) or name it with PYTHON_FOR_VENV=" >&2
+    exit 1
+  fi
+  echo "== python venv in $VENV from $PYTHON ($("$PYTHON" --version 2>&1))"
+  "$PYTHON" -m venv "$VENV"
 fi
 if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
   echo "== pip install -e .[dev]"
